@@ -1,0 +1,560 @@
+//! Builds the demo's world: a home country with its networks and ASes, C2 servers across
+//! many countries with a realistic skew (a few countries host most of them, a few servers
+//! control most hosts), infected home hosts assigned to them, benign traffic around it,
+//! and the files a CERT would receive:
+//!
+//! - `ipblocklist.csv`: a Feodo Tracker-format indicator file listing only part of the
+//!   C2s (and some that nobody contacts), with a few malformed rows;
+//! - `conn.log`: Zeek conn.log lines of infected hosts reaching their C2s amid benign
+//!   traffic, with a few malformed lines;
+//! - `delegated-demo-extended`, `pfx2as.txt`, `asn.txt`: a small registry and routing
+//!   dataset with planted conflicts (a Chinese range routed by a Korean bank's AS, a US range
+//!   routed from Germany, a multi-origin prefix, an unrouted range);
+//! - `ground-truth.json`: everything above, as the generator decided it.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use serde_json::json;
+
+use super::rng::Rng;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scale {
+    /// About 60 C2 servers and 1,200 infected hosts: for tests.
+    Small,
+    /// About 400 C2 servers and 10,000 infected hosts.
+    Default,
+}
+
+struct Params {
+    c2_servers: usize,
+    infected_hosts: usize,
+    clean_hosts: usize,
+    benign_flows: usize,
+    dead_indicators: usize,
+    foreign_victim_flows: usize,
+}
+
+impl Scale {
+    fn params(self) -> Params {
+        match self {
+            Scale::Small => Params {
+                c2_servers: 60,
+                infected_hosts: 1_200,
+                clean_hosts: 600,
+                benign_flows: 15_000,
+                dead_indicators: 8,
+                foreign_victim_flows: 100,
+            },
+            Scale::Default => Params {
+                c2_servers: 400,
+                infected_hosts: 10_000,
+                clean_hosts: 4_000,
+                benign_flows: 150_000,
+                dead_indicators: 40,
+                foreign_victim_flows: 600,
+            },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Small => "small",
+            Scale::Default => "default",
+        }
+    }
+}
+
+pub const HOME: &str = "CN";
+pub const PERIOD_FROM: &str = "2013-01-01";
+pub const PERIOD_TO: &str = "2013-05-31";
+/// Traffic is simulated a month on each side of the period, so period filtering matters.
+const SPAN_FROM: &str = "2012-12-01";
+const SPAN_DAYS: i64 = 212;
+
+/// Where overseas C2 servers sit, with weights loosely after published national reports
+/// (the US hosting by far the most).
+const C2_COUNTRIES: &[(&str, f64)] = &[
+    ("US", 30.0),
+    ("JP", 6.0),
+    ("KR", 6.0),
+    ("HK", 5.0),
+    ("DE", 5.0),
+    ("RU", 5.0),
+    ("NL", 5.0),
+    ("TW", 4.0),
+    ("FR", 4.0),
+    ("GB", 4.0),
+    ("CA", 3.0),
+    ("UA", 3.0),
+    ("BR", 3.0),
+    ("IN", 3.0),
+    ("SG", 3.0),
+    ("TR", 2.0),
+    ("VN", 2.0),
+    ("TH", 2.0),
+    ("RO", 2.0),
+    ("PL", 2.0),
+    ("IT", 2.0),
+    ("ES", 2.0),
+    ("AU", 2.0),
+    ("IR", 1.0),
+    ("ZA", 1.0),
+    ("MX", 1.0),
+    ("AR", 1.0),
+    ("EG", 1.0),
+    ("NG", 1.0),
+    ("KE", 1.0),
+];
+/// Share of C2 servers inside the home country.
+const DOMESTIC_SHARE: f64 = 0.08;
+/// Share of C2 servers the Feodo-format feed lists.
+const LISTED_SHARE: f64 = 0.65;
+
+const FAMILIES: &[(&str, &[u16])] = &[
+    ("Emotet", &[443, 8080, 7080]),
+    ("Dridex", &[443, 3389, 4664]),
+    ("TrickBot", &[447, 449, 443]),
+    ("QakBot", &[443, 995, 2222]),
+    ("BazarLoader", &[443]),
+    ("IcedID", &[443, 8443]),
+    ("Heodo", &[8080, 443]),
+];
+
+fn rir_of(cc: &str) -> &'static str {
+    match cc {
+        "US" | "CA" => "arin",
+        "DE" | "RU" | "NL" | "FR" | "GB" | "UA" | "TR" | "RO" | "PL" | "IT" | "ES" | "IR" => "ripencc",
+        "BR" | "MX" | "AR" => "lacnic",
+        "ZA" | "EG" | "NG" | "KE" => "afrinic",
+        _ => "apnic",
+    }
+}
+
+/// A /16 of the synthetic address plan.
+#[derive(Debug, Clone)]
+struct Block {
+    first: [u8; 2],
+    registry_cc: String,
+    /// Origin ASes; empty when the block is not routed.
+    origins: Vec<u32>,
+    /// Planted conflicts an attribution engine should report for addresses in it.
+    conflicts: Vec<&'static str>,
+}
+
+struct As {
+    number: u32,
+    cc: String,
+    name: String,
+}
+
+struct World {
+    rng: Rng,
+    blocks: Vec<Block>,
+    ases: Vec<As>,
+    used_blocks: HashSet<[u8; 2]>,
+    used_addresses: HashSet<Ipv4Addr>,
+}
+
+/// First octets outside special-use space.
+fn public_first_octet(rng: &mut Rng) -> u8 {
+    loop {
+        let a = rng.range(1, 223) as u8;
+        if !matches!(a, 10 | 100 | 127 | 169 | 172 | 192 | 198 | 203) {
+            return a;
+        }
+    }
+}
+
+impl World {
+    fn new_as(&mut self, cc: &str, name: String) -> u32 {
+        let number = 4_200_000_000 + self.ases.len() as u32 * 7 + 11;
+        self.ases.push(As { number, cc: cc.to_string(), name });
+        number
+    }
+
+    fn new_block(&mut self, registry_cc: &str, origins: Vec<u32>, conflicts: Vec<&'static str>) -> usize {
+        let first = loop {
+            let candidate = [public_first_octet(&mut self.rng), self.rng.below(256) as u8];
+            if self.used_blocks.insert(candidate) {
+                break candidate;
+            }
+        };
+        self.blocks.push(Block { first, registry_cc: registry_cc.to_string(), origins, conflicts });
+        self.blocks.len() - 1
+    }
+
+    /// A block registered and routed in `cc`, with an AS of its own.
+    fn plain_block(&mut self, cc: &str) -> usize {
+        let n = self.blocks.iter().filter(|b| b.registry_cc == cc).count() + 1;
+        let asn = self.new_as(cc, format!("DEMO-{cc}-NET-{n}"));
+        self.new_block(cc, vec![asn], Vec::new())
+    }
+
+    fn address_in(&mut self, block: usize) -> Ipv4Addr {
+        let [a, b] = self.blocks[block].first;
+        loop {
+            let ip = Ipv4Addr::new(a, b, self.rng.below(256) as u8, self.rng.range(1, 254) as u8);
+            if self.used_addresses.insert(ip) {
+                return ip;
+            }
+        }
+    }
+}
+
+/// The files the demo wrote.
+#[derive(Debug, Clone)]
+pub struct DemoFiles {
+    pub feodo: PathBuf,
+    pub conn_log: PathBuf,
+    pub delegated: PathBuf,
+    pub pfx2as: PathBuf,
+    pub as_names: PathBuf,
+    pub ground_truth: PathBuf,
+}
+
+struct C2 {
+    ip: Ipv4Addr,
+    port: u16,
+    family: &'static str,
+    block: usize,
+    listed: bool,
+}
+
+struct Line {
+    ts_us: i64,
+    text: String,
+}
+
+fn ts(day0: DateTime<Utc>, us: i64) -> i64 {
+    day0.timestamp_micros() + us
+}
+
+fn uid(rng: &mut Rng) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut s = String::from("C");
+    for _ in 0..17 {
+        s.push(*rng.pick(ALPHABET) as char);
+    }
+    s
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conn_line(
+    rng: &mut Rng,
+    ts_us: i64,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    dport: u16,
+    proto: &str,
+    orig: u64,
+    resp: u64,
+) -> String {
+    let sport = rng.range(32768, 60999);
+    let duration = rng.range(20_000, 4_000_000);
+    let (opk, rpk) = (orig / 500 + 3, resp / 1000 + 3);
+    let service = match (proto, dport) {
+        ("udp", 53) => "dns",
+        (_, 443) | (_, 8443) => "ssl",
+        (_, 80) | (_, 8080) => "http",
+        _ => "-",
+    };
+    format!(
+        "{}.{:06}\t{}\t{src}\t{sport}\t{dst}\t{dport}\t{proto}\t{service}\t{}.{:06}\t{orig}\t{resp}\tSF\tT\tF\t0\tShADadFf\t{opk}\t{}\t{rpk}\t{}\t-\t{}",
+        ts_us.div_euclid(1_000_000),
+        ts_us.rem_euclid(1_000_000),
+        uid(rng),
+        duration / 1_000_000,
+        duration % 1_000_000,
+        orig + opk * 40,
+        resp + rpk * 40,
+        if proto == "udp" { 17 } else { 6 },
+    )
+}
+
+/// Writes the demo's inputs and ground truth into `dir`.
+pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let p = scale.params();
+    let mut w = World {
+        rng: Rng::new(seed),
+        blocks: Vec::new(),
+        ases: Vec::new(),
+        used_blocks: HashSet::new(),
+        used_addresses: HashSet::new(),
+    };
+
+    // The address plan: home blocks for hosts and domestic C2s, a few blocks per foreign
+    // country, and the planted conflicts.
+    let home_blocks: Vec<usize> =
+        (0..(p.infected_hosts + p.clean_hosts) / 2_000 + 4).map(|_| w.plain_block(HOME)).collect();
+    let mut country_blocks: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (cc, weight) in C2_COUNTRIES {
+        let n = if *weight >= 5.0 { 3 } else { 1 };
+        country_blocks.insert(cc, (0..n).map(|_| w.plain_block(cc)).collect());
+    }
+    let kr_bank = w.new_as("KR", "DEMO-KR-BANK Korean bank".into());
+    let cn_range_kr_bank = w.new_block(HOME, vec![kr_bank], vec!["AS_CC_MISMATCH"]);
+    let de_hoster = w.new_as("DE", "DEMO-DE-HOSTING".into());
+    let us_range_de_as = w.new_block("US", vec![de_hoster], vec!["AS_CC_MISMATCH"]);
+    let nl_a = w.new_as("NL", "DEMO-NL-TRANSIT-A".into());
+    let nl_b = w.new_as("NL", "DEMO-NL-TRANSIT-B".into());
+    let nl_moas = w.new_block("NL", vec![nl_a, nl_b], vec!["MOAS"]);
+    let ru_unrouted = w.new_block("RU", Vec::new(), vec!["UNROUTED"]);
+
+    // C2 servers: planted ones first, then domestic and overseas by weight.
+    let mut c2s: Vec<C2> = Vec::new();
+    let new_c2 = |w: &mut World, block: usize| {
+        let (family, ports) = *w.rng.pick(FAMILIES);
+        let port = *w.rng.pick(ports);
+        let ip = w.address_in(block);
+        let listed = w.rng.chance(LISTED_SHARE);
+        C2 { ip, port, family, block, listed }
+    };
+    for block in [cn_range_kr_bank, cn_range_kr_bank, us_range_de_as, us_range_de_as, nl_moas, ru_unrouted] {
+        c2s.push(new_c2(&mut w, block));
+    }
+    let weights: Vec<f64> = C2_COUNTRIES.iter().map(|(_, weight)| *weight).collect();
+    while c2s.len() < p.c2_servers {
+        let block = if w.rng.chance(DOMESTIC_SHARE) {
+            *w.rng.pick(&home_blocks)
+        } else {
+            let cc = C2_COUNTRIES[w.rng.weighted(&weights)].0;
+            let blocks = country_blocks[cc].clone();
+            *w.rng.pick(&blocks)
+        };
+        c2s.push(new_c2(&mut w, block));
+    }
+    // The planted ones are always listed, so their conflicts reach the report.
+    for c2 in c2s.iter_mut().take(6) {
+        c2.listed = true;
+    }
+
+    let day0 = Utc.from_utc_datetime(
+        &NaiveDate::parse_from_str(SPAN_FROM, "%Y-%m-%d")
+            .expect("constant date")
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight"),
+    );
+    let mut lines: Vec<Line> = Vec::new();
+
+    // Infected hosts: each assigned to one C2, with a skew so that a few C2s control many.
+    let c2_weights: Vec<f64> = (0..c2s.len()).map(|i| 1.0 / ((i % 97) as f64 + 1.0).powf(0.9)).collect();
+    let mut infections = Vec::new();
+    let mut home_hosts = Vec::new();
+    for _ in 0..p.infected_hosts {
+        let block = *w.rng.pick(&home_blocks);
+        let host = w.address_in(block);
+        home_hosts.push(host);
+        let c2_index = w.rng.weighted(&c2_weights);
+        let c2 = &c2s[c2_index];
+        let start = w.rng.below(SPAN_DAYS as u64) as i64;
+        let length = 1 + (w.rng.unit().powi(2) * 59.0) as i64;
+        let activity = 0.3 + w.rng.unit() * 0.6;
+        let mut days = BTreeSet::new();
+        for day in start..(start + length).min(SPAN_DAYS) {
+            if !w.rng.chance(activity) {
+                continue;
+            }
+            for _ in 0..w.rng.range(1, 3) {
+                let t = ts(day0, day * 86_400_000_000 + w.rng.below(86_400_000_000) as i64);
+                let (orig, resp) = (w.rng.range(200, 1_500), w.rng.range(300, 40_000));
+                let text = conn_line(&mut w.rng, t, host, c2.ip, c2.port, "tcp", orig, resp);
+                days.insert(DateTime::from_timestamp_micros(t).expect("in range").date_naive());
+                lines.push(Line { ts_us: t, text });
+            }
+        }
+        if !days.is_empty() {
+            infections.push(json!({
+                "host": host.to_string(),
+                "c2": c2.ip.to_string(),
+                "contact_days": days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    // Clean home hosts and benign servers everywhere.
+    for _ in 0..p.clean_hosts {
+        let block = *w.rng.pick(&home_blocks);
+        let host = w.address_in(block);
+        home_hosts.push(host);
+    }
+    let all_blocks: Vec<usize> = (0..w.blocks.len()).collect();
+    let benign_servers: Vec<Ipv4Addr> = (0..(p.benign_flows / 50).max(20))
+        .map(|_| {
+            let block = *w.rng.pick(&all_blocks);
+            w.address_in(block)
+        })
+        .collect();
+    for _ in 0..p.benign_flows {
+        let src = *w.rng.pick(&home_hosts);
+        let dst = *w.rng.pick(&benign_servers);
+        let t = ts(day0, w.rng.below(SPAN_DAYS as u64 * 86_400_000_000) as i64);
+        let (port, proto) =
+            *w.rng.pick(&[(443u16, "tcp"), (443, "tcp"), (80, "tcp"), (53, "udp"), (123, "udp"), (993, "tcp")]);
+        let (orig, resp) = (w.rng.range(60, 5_000), w.rng.range(60, 2_000_000));
+        let text = conn_line(&mut w.rng, t, src, dst, port, proto, orig, resp);
+        lines.push(Line { ts_us: t, text });
+    }
+    // Foreign hosts reaching C2s: seen by the sensor, but not home hosts, so not counted.
+    let foreign_blocks: Vec<usize> = country_blocks.values().flatten().copied().collect();
+    for _ in 0..p.foreign_victim_flows {
+        let block = *w.rng.pick(&foreign_blocks);
+        let src = w.address_in(block);
+        let c2 = &c2s[w.rng.below(c2s.len() as u64) as usize];
+        let t = ts(day0, w.rng.below(SPAN_DAYS as u64 * 86_400_000_000) as i64);
+        let text = conn_line(&mut w.rng, t, src, c2.ip, c2.port, "tcp", 400, 900);
+        lines.push(Line { ts_us: t, text });
+    }
+    lines.sort_by_key(|l| l.ts_us);
+
+    let files = DemoFiles {
+        feodo: dir.join("ipblocklist.csv"),
+        conn_log: dir.join("conn.log"),
+        delegated: dir.join("delegated-demo-extended"),
+        pfx2as: dir.join("pfx2as.txt"),
+        as_names: dir.join("asn.txt"),
+        ground_truth: dir.join("ground-truth.json"),
+    };
+
+    // conn.log, with malformed lines planted at fixed places.
+    let mut conn = std::io::BufWriter::new(
+        std::fs::File::create(&files.conn_log).with_context(|| format!("cannot write {}", files.conn_log.display()))?,
+    );
+    writeln!(conn, "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t2012-12-01-00-00-00")?;
+    writeln!(conn, "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tip_proto")?;
+    writeln!(conn, "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\tcount")?;
+    let bad_conn: [&[u8]; 4] = [
+        b"1357000000.000000\tCbad1\t36.1.1.1\t40000\n",
+        b"1357000000.000000\tCbad2\t36.1.1.999\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
+        b"yesterday\tCbad3\t36.1.1.1\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
+        b"1357000000.000000\tC\xff\xfe\t36.1.1.1\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
+    ];
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 && i % (lines.len() / 5).max(1) == 0 {
+            if let Some(bad) = bad_conn.get(i / (lines.len() / 5).max(1) - 1) {
+                conn.write_all(bad)?;
+            }
+        }
+        conn.write_all(line.text.as_bytes())?;
+        conn.write_all(b"\n")?;
+    }
+    writeln!(conn, "#close\t2013-07-01-00-00-00")?;
+    conn.flush()?;
+
+    // The Feodo Tracker-format indicator file.
+    let mut feodo = String::from("################################################################\n# abuse.ch Feodo Tracker Botnet C2 IP Blocklist (CSV)          #\n# Synthetic sample written by `vedette demo`                   #\n################################################################\n#\n");
+    feodo.push_str("\"first_seen_utc\",\"dst_ip\",\"dst_port\",\"c2_status\",\"last_online\",\"malware\"\n");
+    let mut listed = Vec::new();
+    let mut dead = Vec::new();
+    for c2 in c2s.iter().filter(|c| c.listed) {
+        listed.push(c2);
+    }
+    for _ in 0..p.dead_indicators {
+        let block = *w.rng.pick(&foreign_blocks);
+        let ip = w.address_in(block);
+        dead.push(ip);
+    }
+    let mut rows: Vec<String> = Vec::new();
+    for c2 in &listed {
+        let first = day0 + Duration::days(w.rng.below(120) as i64) - Duration::days(60)
+            + Duration::seconds(w.rng.below(86_400) as i64);
+        let last = first + Duration::days(w.rng.range(5, 180) as i64);
+        let status = if w.rng.chance(0.3) { "online" } else { "offline" };
+        rows.push(format!(
+            "\"{}\",\"{}\",\"{}\",\"{status}\",\"{}\",\"{}\"",
+            first.format("%Y-%m-%d %H:%M:%S"),
+            c2.ip,
+            c2.port,
+            last.format("%Y-%m-%d"),
+            c2.family
+        ));
+    }
+    for ip in &dead {
+        let (family, ports) = *w.rng.pick(FAMILIES);
+        rows.push(format!("\"2012-11-02 08:00:00\",\"{ip}\",\"{}\",\"offline\",\"2012-12-20\",\"{family}\"", ports[0]));
+    }
+    rows.insert(
+        rows.len() / 3,
+        "\"2013-01-07 10:00:00\",\"203.0.113.300\",\"443\",\"offline\",\"2013-02-01\",\"Emotet\"".into(),
+    );
+    rows.insert(rows.len() / 2, "\"2013-01-07 10:00:00\",\"203.0.113.30\",\"443\",\"offline\"".into());
+    rows.insert(
+        2 * rows.len() / 3,
+        "\"2013-13-45 10:00:00\",\"203.0.113.31\",\"443\",\"offline\",\"2013-02-01\",\"Dridex\"".into(),
+    );
+    for row in &rows {
+        let _ = writeln!(feodo, "{row}");
+    }
+    let _ = writeln!(feodo, "# Number of entries: {}", listed.len() + dead.len());
+    std::fs::write(&files.feodo, feodo).with_context(|| format!("cannot write {}", files.feodo.display()))?;
+
+    // Registry, routing and AS names.
+    let mut delegated = format!("2.3|demo|20130601|{}|19700101|20130601|+0000\n", w.blocks.len() + w.ases.len());
+    for (i, b) in w.blocks.iter().enumerate() {
+        let _ = writeln!(
+            delegated,
+            "{}|{}|ipv4|{}.{}.0.0|65536|2008{:02}{:02}|allocated|DEMO-HOLDER-{i}",
+            rir_of(&b.registry_cc),
+            b.registry_cc,
+            b.first[0],
+            b.first[1],
+            i % 12 + 1,
+            i % 28 + 1
+        );
+    }
+    for a in &w.ases {
+        let _ = writeln!(
+            delegated,
+            "{}|{}|asn|{}|1|20080101|allocated|DEMO-AS-{}",
+            rir_of(&a.cc),
+            a.cc,
+            a.number,
+            a.number
+        );
+    }
+    std::fs::write(&files.delegated, delegated)?;
+    let mut pfx = String::from("# synthetic prefix-to-AS table (CAIDA pfx2as layout), written by `vedette demo`\n");
+    for b in w.blocks.iter().filter(|b| !b.origins.is_empty()) {
+        let origins: Vec<String> = b.origins.iter().map(u32::to_string).collect();
+        let _ = writeln!(pfx, "{}.{}.0.0\t16\t{}", b.first[0], b.first[1], origins.join("_"));
+    }
+    std::fs::write(&files.pfx2as, pfx)?;
+    let mut names = String::new();
+    for a in &w.ases {
+        let _ = writeln!(names, "{} {}, {}", a.number, a.name, a.cc);
+    }
+    std::fs::write(&files.as_names, names)?;
+
+    let as_cc = |asn: u32| w.ases.iter().find(|a| a.number == asn).map(|a| a.cc.clone());
+    let truth = json!({
+        "synthetic": true,
+        "seed": seed,
+        "scale": scale.name(),
+        "home_country": HOME,
+        "period": {"from": PERIOD_FROM, "to": PERIOD_TO},
+        "c2_servers": c2s.iter().map(|c| {
+            let b = &w.blocks[c.block];
+            json!({
+                "ip": c.ip.to_string(),
+                "port": c.port,
+                "malware": c.family.to_lowercase(),
+                "listed": c.listed,
+                "registry_cc": b.registry_cc,
+                "as_cc": b.origins.first().and_then(|a| as_cc(*a)),
+                "conflicts": b.conflicts,
+            })
+        }).collect::<Vec<_>>(),
+        "dead_indicators": dead.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
+        "infections": infections,
+        "planted_rejections": {"ipblocklist.csv": 3, "conn.log": bad_conn.len()},
+        "conn_log_lines": lines.len(),
+    });
+    std::fs::write(&files.ground_truth, serde_json::to_string_pretty(&truth)?)?;
+    Ok(files)
+}

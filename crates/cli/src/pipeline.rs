@@ -1,0 +1,337 @@
+//! The order of the stages — the one thing only the binary knows:
+//! sources → formats → enrich → detect → store, over bounded channels.
+//!
+//! Indicator feeds go first, so that telemetry read in the same run is matched against
+//! what they list. A reader thread per input parses while the main task enriches, detects
+//! and writes; the channel between them is bounded, so a slow store slows the reader
+//! instead of filling memory.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use vedette_detect::{Home, IndicatorMatcher, IndicatorSet};
+use vedette_enrich::Attributor;
+use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind};
+use vedette_model::{Finding, FindingKind, Rejected};
+use vedette_store::{IngestedFile, Store};
+
+/// Records per message between the reader and the writer.
+const BATCH: usize = 8192;
+/// Messages in flight between them.
+const CHANNEL_DEPTH: usize = 4;
+
+/// One file to read, with the feed that reads it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: PathBuf,
+    pub feed: FeedEntry,
+}
+
+pub struct Pipeline<'a> {
+    pub store: &'a dyn Store,
+    pub attributor: Arc<Attributor>,
+    pub home: Home,
+    pub show_progress: bool,
+}
+
+/// What a run did; printed at the end and kept with the run in the store.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub files_read: u64,
+    /// Files whose exact content was ingested before: skipped, so nothing is counted twice.
+    pub files_skipped: Vec<String>,
+    pub bytes: u64,
+    pub events_read: u64,
+    pub events_added: u64,
+    pub flows_read: u64,
+    pub flows_matched: u64,
+    pub rejected: u64,
+    pub top_rejection_reasons: Vec<(String, u64)>,
+    pub findings: BTreeMap<String, u64>,
+    pub contacts: u64,
+    pub elapsed_seconds: f64,
+    /// The feeds read, as `name (provider)`.
+    pub feeds: std::collections::BTreeSet<String>,
+    #[serde(skip)]
+    pub first_rejections: Vec<Rejected>,
+}
+
+impl Summary {
+    /// The summary as printed at the end of a run.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut o = String::new();
+        let _ = writeln!(o, "Ingest summary");
+        let _ = writeln!(o, "  files read       {}", self.files_read);
+        for skipped in &self.files_skipped {
+            let _ = writeln!(o, "  skipped          {skipped}");
+        }
+        let _ = writeln!(o, "  events           {} read, {} new", self.events_read, self.events_added);
+        if self.flows_read > 0 {
+            let _ = writeln!(
+                o,
+                "  flows            {} read, {} to or from known C2 servers",
+                self.flows_read, self.flows_matched
+            );
+        }
+        let _ = writeln!(o, "  rejected         {}", self.rejected);
+        for (reason, n) in &self.top_rejection_reasons {
+            let _ = writeln!(o, "    {n:>8}  {reason}");
+        }
+        let findings: Vec<String> = self.findings.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ =
+            writeln!(o, "  findings         {}", if findings.is_empty() { "none".into() } else { findings.join(", ") });
+        if self.contacts > 0 {
+            let _ = writeln!(o, "  C2 contacts      {} (host, C2, day) links", self.contacts);
+        }
+        let _ = writeln!(o, "  elapsed          {:.1} s", self.elapsed_seconds);
+        o
+    }
+}
+
+/// Reduces a rejection reason to its kind, so "ip: \"a\" is not…" and "ip: \"b\" is not…"
+/// count together: quoted values are elided.
+fn reason_kind(reason: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in reason.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push('…');
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn content_hash(path: &PathBuf) -> Result<(String, u64)> {
+    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((format!("{:032x}", hasher.digest128()), size))
+}
+
+fn progress_bar(show: bool, size: u64, label: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(size);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:24!} [{bar:32}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
+}
+
+/// Parses one file on its own thread, sending batches as they fill.
+fn spawn_reader(
+    input: Input,
+    tx: mpsc::Sender<Batch>,
+    bar: ProgressBar,
+) -> std::thread::JoinHandle<std::io::Result<()>> {
+    std::thread::spawn(move || {
+        let mut file = File::open(&input.path)?;
+        let source = input.path.display().to_string();
+        let mut decoder = Decoder::new(&input.feed, &source);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut batch = Batch::default();
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            decoder.push(&buf[..n], &mut batch);
+            bar.inc(n as u64);
+            if batch.len() >= BATCH && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                return Ok(()); // the writer stopped; its error is reported there
+            }
+        }
+        decoder.finish(&mut batch);
+        let _ = tx.blocking_send(batch);
+        bar.finish_and_clear();
+        Ok(())
+    })
+}
+
+impl Pipeline<'_> {
+    pub async fn run(&self, command: &str, inputs: Vec<Input>) -> Result<Summary> {
+        let started = Instant::now();
+        let run = self.store.begin_run(command).await?;
+        let mut summary = Summary::default();
+        let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+
+        let (indicator_inputs, telemetry_inputs): (Vec<_>, Vec<_>) =
+            inputs.into_iter().partition(|i| i.feed.kind == FeedKind::Indicators);
+
+        for input in indicator_inputs {
+            self.ingest_file(run, input, &mut summary, &mut reasons, None).await?;
+        }
+        if !telemetry_inputs.is_empty() {
+            let indicators = IndicatorSet::from_events(&self.store.c2_indicators().await?);
+            let mut matcher = IndicatorMatcher::new(indicators, self.home.clone());
+            for input in telemetry_inputs {
+                self.ingest_file(run, input, &mut summary, &mut reasons, Some(&mut matcher)).await?;
+            }
+            let detections = matcher.finish();
+            summary.flows_matched = detections.flows_matched;
+            let findings: Vec<Finding> = detections
+                .findings
+                .into_iter()
+                .map(|mut f| {
+                    if let Ok(ip) = f.subject.parse() {
+                        f.attribution = Some(self.attributor.attribute(ip));
+                    }
+                    f
+                })
+                .collect();
+            for f in &findings {
+                *summary.findings.entry(f.kind.to_string()).or_default() += 1;
+            }
+            for chunk in findings.chunks(BATCH) {
+                self.store.upsert_findings(chunk).await?;
+            }
+            for chunk in detections.contacts.chunks(BATCH) {
+                self.store.add_contacts(chunk).await?;
+            }
+            summary.contacts = detections.contacts.len() as u64;
+        }
+
+        self.record_sources(&summary).await?;
+        let mut top: Vec<(String, u64)> = reasons.into_iter().collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        top.truncate(5);
+        summary.top_rejection_reasons = top;
+        summary.elapsed_seconds = started.elapsed().as_secs_f64();
+        self.store.finish_run(run, &serde_json::to_value(&summary)?).await?;
+        Ok(summary)
+    }
+
+    /// Keeps the names of the feeds and attribution sources behind the stored figures,
+    /// for the report's method section.
+    async fn record_sources(&self, summary: &Summary) -> Result<()> {
+        let attribution = self.attributor.sources().join(", ");
+        if !attribution.is_empty() {
+            self.store.set_meta("sources.attribution", &attribution).await?;
+        }
+        let mut feeds: std::collections::BTreeSet<String> = self
+            .store
+            .meta("sources.feeds")
+            .await?
+            .map(|f| f.split(", ").map(str::to_string).collect())
+            .unwrap_or_default();
+        feeds.extend(summary.feeds.iter().cloned());
+        if !feeds.is_empty() {
+            self.store.set_meta("sources.feeds", &feeds.into_iter().collect::<Vec<_>>().join(", ")).await?;
+        }
+        Ok(())
+    }
+
+    async fn ingest_file(
+        &self,
+        run: i64,
+        input: Input,
+        summary: &mut Summary,
+        reasons: &mut BTreeMap<String, u64>,
+        mut matcher: Option<&mut IndicatorMatcher>,
+    ) -> Result<()> {
+        let (hash, size) = content_hash(&input.path)?;
+        let shown = input.path.display().to_string();
+        if let Some(previous) = self.store.ingested_file(&hash).await? {
+            summary.files_skipped.push(format!(
+                "{shown} (same content as {} on {})",
+                previous.path,
+                previous.ingested.format("%Y-%m-%d %H:%M UTC")
+            ));
+            return Ok(());
+        }
+        let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
+        let bar = progress_bar(self.show_progress, size, &crate::config::file_name(&input.path));
+        let feed_name = input.feed.name.clone();
+        let feed_name_for_meta = format!("{} ({})", input.feed.name, input.feed.provider);
+        let reader = spawn_reader(input, tx, bar);
+        let observed = Utc::now();
+        while let Some(mut batch) = rx.recv().await {
+            if !batch.events.is_empty() {
+                // Events are stored as the feed gave them: their hash (the dedupe key) must
+                // not change when attribution data is updated. Attribution is kept with
+                // the findings instead.
+                for event in &mut batch.events {
+                    event.time_observation = Some(observed);
+                }
+                summary.events_read += batch.events.len() as u64;
+                summary.events_added += self.store.insert_events(run, &batch.events).await?;
+            }
+            if !batch.flows.is_empty() {
+                summary.flows_read += batch.flows.len() as u64;
+                if let Some(m) = matcher.as_deref_mut() {
+                    for flow in &batch.flows {
+                        m.observe(flow);
+                    }
+                }
+            }
+            if !batch.rejected.is_empty() {
+                summary.rejected += batch.rejected.len() as u64;
+                for r in &batch.rejected {
+                    *reasons.entry(reason_kind(&r.reason)).or_default() += 1;
+                }
+                let room = 5usize.saturating_sub(summary.first_rejections.len());
+                summary.first_rejections.extend(batch.rejected.iter().take(room).cloned());
+                self.store.insert_rejected(run, &batch.rejected).await?;
+            }
+        }
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader of {shown} panicked"))?
+            .with_context(|| format!("cannot read {shown}"))?;
+        self.store
+            .record_file(
+                run,
+                &IngestedFile { content_hash: hash, path: shown, feed: feed_name, size, ingested: Utc::now() },
+            )
+            .await?;
+        summary.files_read += 1;
+        summary.feeds.insert(feed_name_for_meta);
+        summary.bytes += size;
+        Ok(())
+    }
+}
+
+/// Findings of one kind, counted: used by `findings` and the summary.
+pub fn count_kinds(findings: &[Finding]) -> BTreeMap<FindingKind, u64> {
+    let mut counts = BTreeMap::new();
+    for f in findings {
+        *counts.entry(f.kind).or_default() += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reasons_group_by_kind() {
+        assert_eq!(super::reason_kind(r#"dst_ip: "1.2.3.999" is not an IP address"#), "dst_ip: … is not an IP address");
+    }
+}

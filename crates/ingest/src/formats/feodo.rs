@@ -1,0 +1,264 @@
+//! abuse.ch Feodo Tracker botnet C2 blocklist.
+//!
+//! `ipblocklist.csv`: a `#` banner, the header
+//! `"first_seen_utc","dst_ip","dst_port","c2_status","last_online","malware"` (older files:
+//! `# Firstseen,DstIP,DstPort,LastOnline,Malware`), quoted rows, a `# Number of entries`
+//! trailer. `ipblocklist.json`: an array of `{ip_address, port, status, hostname, as_number,
+//! as_name, country, first_seen, last_online, malware}`. Both give one `c2-server` event per
+//! row, with the fields IntelMQ's Feodo parser fills.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+use vedette_model::{ClassificationType, Event};
+
+use super::{csv_line, Context, LineFormat};
+use crate::{parse_utc, Batch};
+
+pub(crate) fn probe(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]).to_ascii_lowercase();
+    let json = text.trim_start().starts_with('[') && text.contains("\"ip_address\"") && text.contains("\"malware\"");
+    json || text.contains("feodo tracker")
+        || text.contains("\"first_seen_utc\",\"dst_ip\"")
+        || text.contains("firstseen,dstip,dstport")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    FirstSeen,
+    Ip,
+    Port,
+    Status,
+    LastOnline,
+    Malware,
+    Ignored,
+}
+
+impl Column {
+    fn from_header(name: &str) -> Column {
+        match name.trim().trim_start_matches('#').trim().to_ascii_lowercase().as_str() {
+            "first_seen_utc" | "firstseen" | "first_seen" => Column::FirstSeen,
+            "dst_ip" | "dstip" | "ip_address" => Column::Ip,
+            "dst_port" | "dstport" | "port" => Column::Port,
+            "c2_status" | "status" => Column::Status,
+            "last_online" | "lastonline" => Column::LastOnline,
+            "malware" => Column::Malware,
+            _ => Column::Ignored,
+        }
+    }
+}
+
+const DEFAULT_COLUMNS: [Column; 6] =
+    [Column::FirstSeen, Column::Ip, Column::Port, Column::Status, Column::LastOnline, Column::Malware];
+
+#[derive(Default)]
+pub(crate) struct Feodo {
+    columns: Option<Vec<Column>>,
+    /// Set once the input turned out to be the JSON export: (first line, text so far).
+    json: Option<(u64, String)>,
+}
+
+impl LineFormat for Feodo {
+    fn line(&mut self, ctx: &Context, number: u64, line: &str, out: &mut Batch) {
+        if let Some((_, text)) = &mut self.json {
+            text.push_str(line);
+            text.push('\n');
+            return;
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return;
+        }
+        if trimmed.starts_with('[') || trimmed.starts_with('{') {
+            self.json = Some((number, format!("{line}\n")));
+            return;
+        }
+        let lower = trimmed.to_ascii_lowercase();
+        if lower.contains("first_seen_utc") || lower.contains("firstseen,") {
+            let header = trimmed.trim_start_matches('#').trim();
+            match csv_line::split(header, ",") {
+                Ok(names) => self.columns = Some(names.iter().map(|n| Column::from_header(n)).collect()),
+                Err(reason) => out.rejected.push(ctx.reject(number, line.as_bytes(), format!("bad header: {reason}"))),
+            }
+            return;
+        }
+        if trimmed.starts_with('#') {
+            return;
+        }
+        if lower.starts_with("<!doctype") || lower.starts_with("<html") {
+            out.rejected.push(ctx.reject(number, line.as_bytes(), "an HTML page where Feodo CSV was expected"));
+            return;
+        }
+        match self.row(ctx, line) {
+            Ok(event) => out.events.push(event),
+            Err(reason) => out.rejected.push(ctx.reject(number, line.as_bytes(), reason)),
+        }
+    }
+
+    fn finish(&mut self, ctx: &Context, out: &mut Batch) {
+        let Some((first_line, text)) = self.json.take() else { return };
+        let document: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                let line = first_line + e.line().saturating_sub(1) as u64;
+                out.rejected.push(ctx.reject(line, b"", format!("malformed JSON (truncated file?): {e}")));
+                return;
+            }
+        };
+        let Value::Array(items) = document else {
+            out.rejected.push(ctx.reject(first_line, b"", "expected a JSON array of C2 records"));
+            return;
+        };
+        for (index, item) in items.iter().enumerate() {
+            let raw = serde_json::to_string(item).unwrap_or_default();
+            let result = match item.as_object() {
+                Some(object) => json_record(ctx, object, &raw),
+                None => Err("expected a JSON object".to_string()),
+            };
+            match result {
+                Ok(event) => out.events.push(event),
+                Err(reason) => {
+                    out.rejected.push(ctx.reject(first_line, raw.as_bytes(), format!("record {}: {reason}", index + 1)))
+                }
+            }
+        }
+    }
+}
+
+impl Feodo {
+    fn row(&self, ctx: &Context, line: &str) -> Result<Event, String> {
+        let fields = csv_line::split(line, ",")?;
+        let columns = self.columns.as_deref().unwrap_or(&DEFAULT_COLUMNS);
+        if fields.len() != columns.len() {
+            return Err(format!("expected {} columns, found {}", columns.len(), fields.len()));
+        }
+        let mut event = new_event(ctx, line);
+        for (column, value) in columns.iter().zip(&fields) {
+            let value = value.as_str();
+            match column {
+                Column::FirstSeen => {
+                    event.time_source = Some(parse_utc(value).map_err(|e| format!("first_seen_utc: {e}"))?)
+                }
+                Column::Ip => event.source.ip = Some(parse_ip("dst_ip", value)?),
+                Column::Port => event.source.port = Some(parse_port("dst_port", value)?),
+                Column::Status => set_text(&mut event.status, value),
+                Column::LastOnline => set_extra(&mut event, "last_online", value),
+                Column::Malware => set_text(&mut event.malware_name, &value.to_lowercase()),
+                Column::Ignored => {}
+            }
+        }
+        if event.source.ip.is_none() {
+            return Err("no dst_ip column".into());
+        }
+        Ok(event)
+    }
+}
+
+fn json_record(ctx: &Context, object: &Map<String, Value>, raw: &str) -> Result<Event, String> {
+    let text = |key: &str| -> Option<String> {
+        match object.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let mut event = new_event(ctx, raw);
+    let ip = text("ip_address").ok_or("ip_address: missing")?;
+    event.source.ip = Some(parse_ip("ip_address", &ip)?);
+    if let Some(port) = text("port") {
+        event.source.port = Some(parse_port("port", &port)?);
+    }
+    if let Some(t) = text("first_seen") {
+        event.time_source = Some(parse_utc(&t).map_err(|e| format!("first_seen: {e}"))?);
+    }
+    if let Some(asn) = text("as_number") {
+        event.source.asn = Some(asn.parse().map_err(|_| format!("as_number: {asn:?} is not an AS number"))?);
+    }
+    if let Some(cc) = text("country") {
+        event.source.geolocation_cc = Some(cc.parse().map_err(|e| format!("country: {e}"))?);
+    }
+    event.source.as_name = text("as_name");
+    event.source.reverse_dns = text("hostname").map(|h| h.to_lowercase());
+    event.status = text("status");
+    event.malware_name = text("malware").map(|m| m.to_lowercase());
+    if let Some(last) = text("last_online") {
+        event.extra.insert("last_online".into(), Value::String(last));
+    }
+    Ok(event)
+}
+
+fn new_event(ctx: &Context, raw: &str) -> Event {
+    let classification = ctx.feed.classification.unwrap_or(ClassificationType::C2Server);
+    let mut event = Event::new(&ctx.feed.name, classification);
+    event.feed.provider = Some(ctx.feed.provider.clone());
+    event.feed.documentation = ctx.feed.documentation.clone();
+    event.feed.url = ctx.feed.url.clone();
+    event.raw = Some(raw.to_string());
+    event
+}
+
+fn parse_ip(field: &str, value: &str) -> Result<IpAddr, String> {
+    value.trim().parse().map_err(|_| format!("{field}: {value:?} is not an IP address"))
+}
+
+fn parse_port(field: &str, value: &str) -> Result<u16, String> {
+    value.trim().parse().map_err(|_| format!("{field}: {value:?} is not a port"))
+}
+
+fn set_text(slot: &mut Option<String>, value: &str) {
+    if !value.trim().is_empty() {
+        *slot = Some(value.trim().to_string());
+    }
+}
+
+fn set_extra(event: &mut Event, key: &str, value: &str) {
+    if !value.trim().is_empty() {
+        event.extra.insert(key.to_string(), Value::String(value.trim().to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::formats::decode_all;
+    use crate::Catalogue;
+
+    fn decode(bytes: &[u8]) -> crate::Batch {
+        let catalogue = Catalogue::builtin();
+        decode_all(catalogue.get("abusech-feodo").unwrap(), "t", bytes)
+    }
+
+    #[test]
+    fn csv_rows_comments_and_trailer() {
+        let out = decode(b"# Feodo Tracker\n\"first_seen_utc\",\"dst_ip\",\"dst_port\",\"c2_status\",\"last_online\",\"malware\"\n\"2021-01-17 07:44:46\",\"51.178.161.32\",\"4643\",\"online\",\"2021-06-28\",\"Dridex\"\n# Number of entries: 1\n");
+        assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+        let e = &out.events[0];
+        assert_eq!(e.source.ip.unwrap().to_string(), "51.178.161.32");
+        assert_eq!(e.source.port, Some(4643));
+        assert_eq!(e.malware_name.as_deref(), Some("dridex"));
+        assert_eq!(e.status.as_deref(), Some("online"));
+    }
+
+    #[test]
+    fn legacy_header_reorders_columns() {
+        let out = decode(
+            b"# Firstseen,DstIP,DstPort,LastOnline,Malware\n2019-05-27 12:00:00,192.0.2.9,8080,2019-06-01,Heodo\n",
+        );
+        assert_eq!(out.events.len(), 1, "{:?}", out.rejected);
+        assert_eq!(out.events[0].malware_name.as_deref(), Some("heodo"));
+    }
+
+    #[test]
+    fn truncated_json_is_one_clear_rejection() {
+        let out = decode(b"[\n {\"ip_address\": \"192.0.2.1\", \"port\": 443,\n");
+        assert_eq!(out.events.len(), 0);
+        assert_eq!(out.rejected.len(), 1);
+        assert!(out.rejected[0].reason.contains("malformed JSON"));
+    }
+
+    #[test]
+    fn html_error_page_is_rejected() {
+        let out = decode(b"<!DOCTYPE html>\n<html><body>502</body></html>\n");
+        assert_eq!(out.events.len(), 0);
+        assert!(out.rejected[0].reason.contains("HTML"));
+    }
+}

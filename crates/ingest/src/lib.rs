@@ -1,0 +1,51 @@
+//! Formats: bytes from a feed file or a telemetry log become [`Event`]s and [`Flow`]s.
+//!
+//! Every format is pure — no I/O, no clock — and shares one shape: `probe(head)` says
+//! whether a file looks like it, and a [`Decoder`] turns whole lines into a [`Batch`].
+//! A record that cannot be read becomes a [`Rejected`] with its line and reason; it never
+//! stops the run.
+//!
+//! ```
+//! use vedette_ingest::{Batch, Catalogue, Decoder};
+//!
+//! let catalogue = Catalogue::builtin();
+//! let feed = catalogue.get("abusech-feodo").unwrap();
+//! let mut decoder = Decoder::new(feed, "ipblocklist.csv");
+//! let mut batch = Batch::default();
+//! decoder.push(b"\"2013-01-05 10:00:00\",\"198.51.100.4\",\"447\",\"online\",\"2013-05-01\",\"Dridex\"\n", &mut batch);
+//! decoder.push(b"\"2013-01-05\",\"not-an-ip\",\"447\",\"online\",\"2013-05-01\",\"Dridex\"\n", &mut batch);
+//! decoder.finish(&mut batch);
+//! assert_eq!(batch.events.len(), 1);
+//! assert_eq!(batch.rejected[0].line, 2);
+//! ```
+
+mod catalogue;
+mod formats;
+mod lines;
+mod time;
+
+pub use catalogue::{Catalogue, CatalogueError, FeedEntry, FeedKind};
+pub use formats::{decode_all, Decoder, Format};
+pub use lines::LineSplitter;
+pub use time::parse_utc;
+
+use vedette_model::{Event, Flow, Rejected};
+
+/// What decoding some input produced: events (feed records), flows (telemetry) and the
+/// records that were refused.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub flows: Vec<Flow>,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.events.len() + self.flows.len() + self.rejected.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

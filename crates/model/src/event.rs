@@ -1,0 +1,136 @@
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::{ClassificationType, CountryCode, Taxonomy};
+
+/// Where an event came from: IntelMQ's `feed.*` fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Feed {
+    pub name: String,
+    pub provider: Option<String>,
+    pub accuracy: Option<f64>,
+    pub url: Option<String>,
+    pub documentation: Option<String>,
+    pub code: Option<String>,
+}
+
+/// One end of an observation: IntelMQ's `source.*` or `destination.*` fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoint {
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+    /// The network the address belongs to, in CIDR notation, as the feed or routing gave it.
+    pub network: Option<String>,
+    pub asn: Option<u32>,
+    pub as_name: Option<String>,
+    pub fqdn: Option<String>,
+    pub url: Option<String>,
+    pub reverse_dns: Option<String>,
+    pub registry: Option<String>,
+    pub abuse_contact: Option<String>,
+    pub geolocation_cc: Option<CountryCode>,
+    pub geolocation_country: Option<String>,
+    pub geolocation_region: Option<String>,
+    pub geolocation_city: Option<String>,
+    pub geolocation_latitude: Option<f64>,
+    pub geolocation_longitude: Option<f64>,
+}
+
+impl Endpoint {
+    pub fn is_empty(&self) -> bool {
+        *self == Endpoint::default()
+    }
+}
+
+/// One observation about one network entity, normalised from any source.
+///
+/// Fields follow IntelMQ's data format; [`Event::to_intelmq`] and
+/// [`Event::from_intelmq`] convert to and from its flat dotted-key JSON. The taxonomy is
+/// not stored: it follows from the type, as IntelMQ's taxonomy expert sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub feed: Feed,
+    pub time_source: Option<DateTime<Utc>>,
+    pub time_observation: Option<DateTime<Utc>>,
+    pub classification_type: ClassificationType,
+    pub classification_identifier: Option<String>,
+    pub source: Endpoint,
+    pub destination: Endpoint,
+    pub malware_name: Option<String>,
+    pub malware_version: Option<String>,
+    pub malware_hash_md5: Option<String>,
+    pub malware_hash_sha1: Option<String>,
+    pub malware_hash_sha256: Option<String>,
+    pub protocol_transport: Option<String>,
+    pub protocol_application: Option<String>,
+    pub event_description_text: Option<String>,
+    pub event_description_url: Option<String>,
+    pub status: Option<String>,
+    pub comment: Option<String>,
+    pub tlp: Option<String>,
+    /// Free-form details, serialised as `extra.<key>`.
+    pub extra: BTreeMap<String, Value>,
+    /// IntelMQ fields Vedette does not type (`misp.*`, `rtir_id`, `product.*`, …), kept
+    /// exactly as they came so nothing a partner sends is lost.
+    pub other: BTreeMap<String, Value>,
+    /// The original record, kept as evidence (base64 in IntelMQ's JSON).
+    pub raw: Option<String>,
+}
+
+/// A stable 128-bit fingerprint of an event, used to store each observation once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventHash(pub [u8; 16]);
+
+impl EventHash {
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Event {
+    /// An event with only its feed and type set.
+    pub fn new(feed_name: &str, classification_type: ClassificationType) -> Event {
+        Event {
+            feed: Feed { name: feed_name.to_string(), ..Feed::default() },
+            time_source: None,
+            time_observation: None,
+            classification_type,
+            classification_identifier: None,
+            source: Endpoint::default(),
+            destination: Endpoint::default(),
+            malware_name: None,
+            malware_version: None,
+            malware_hash_md5: None,
+            malware_hash_sha1: None,
+            malware_hash_sha256: None,
+            protocol_transport: None,
+            protocol_application: None,
+            event_description_text: None,
+            event_description_url: None,
+            status: None,
+            comment: None,
+            tlp: None,
+            extra: BTreeMap::new(),
+            other: BTreeMap::new(),
+            raw: None,
+        }
+    }
+
+    pub fn taxonomy(&self) -> Taxonomy {
+        self.classification_type.taxonomy()
+    }
+
+    /// The fingerprint IntelMQ's deduplicator would take: every field but `raw` and
+    /// `time.observation`, so the same observation read twice (or from a re-fetched file)
+    /// hashes the same. Keys are sorted, so the hash does not depend on field order.
+    pub fn hash(&self) -> EventHash {
+        let mut flat = self.to_intelmq();
+        flat.remove("raw");
+        flat.remove("time.observation");
+        let canonical = serde_json::to_vec(&flat).expect("a JSON map always serialises");
+        EventHash(xxhash_rust::xxh3::xxh3_128(&canonical).to_be_bytes())
+    }
+}

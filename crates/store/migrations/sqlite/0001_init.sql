@@ -1,0 +1,88 @@
+-- Vedette's store, SQLite flavour. Times are microseconds since the Unix epoch (UTC);
+-- days are days since 1970-01-01 (UTC).
+
+CREATE TABLE ingest_runs (
+    id          INTEGER PRIMARY KEY,
+    command     TEXT NOT NULL,
+    started_us  INTEGER NOT NULL,
+    finished_us INTEGER,
+    summary     TEXT
+);
+
+CREATE TABLE ingested_files (
+    content_hash TEXT PRIMARY KEY,
+    path         TEXT NOT NULL,
+    feed         TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    run_id       INTEGER NOT NULL REFERENCES ingest_runs(id),
+    ingested_us  INTEGER NOT NULL
+);
+
+CREATE TABLE events (
+    hash           BLOB PRIMARY KEY,
+    run_id         INTEGER NOT NULL REFERENCES ingest_runs(id),
+    feed           TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    time_source_us INTEGER,
+    source_ip      TEXT,
+    source_cc      TEXT,
+    source_asn     INTEGER,
+    malware        TEXT,
+    body           TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX events_type_time ON events(type, time_source_us);
+CREATE INDEX events_source_ip ON events(source_ip);
+
+CREATE TABLE findings (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    subject       TEXT NOT NULL,
+    first_seen_us INTEGER NOT NULL,
+    last_seen_us  INTEGER NOT NULL,
+    score         REAL NOT NULL,
+    confirmed     INTEGER NOT NULL,
+    malware       TEXT,
+    reason        TEXT NOT NULL,
+    country       TEXT,
+    registry_cc   TEXT,
+    location_cc   TEXT,
+    asn           INTEGER,
+    confidence    TEXT NOT NULL,
+    attribution   TEXT,
+    UNIQUE (kind, subject)
+);
+CREATE INDEX findings_kind_country ON findings(kind, country);
+
+CREATE TABLE finding_evidence (
+    finding_id INTEGER NOT NULL REFERENCES findings(id),
+    event_hash TEXT NOT NULL,
+    PRIMARY KEY (finding_id, event_hash)
+) WITHOUT ROWID;
+
+-- A home host's contacts with one C2 server on one day.
+CREATE TABLE contacts (
+    c2       TEXT NOT NULL,
+    victim   TEXT NOT NULL,
+    day      INTEGER NOT NULL,
+    first_us INTEGER NOT NULL,
+    last_us  INTEGER NOT NULL,
+    flows    INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL,
+    PRIMARY KEY (c2, victim, day)
+) WITHOUT ROWID;
+CREATE INDEX contacts_day ON contacts(day, c2, victim);
+
+CREATE TABLE rejected (
+    id     INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES ingest_runs(id),
+    source TEXT NOT NULL,
+    feed   TEXT NOT NULL,
+    line   INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    raw    TEXT NOT NULL
+);
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,110 @@
+//! The store: events, findings, C2→victim contacts, rejected records and ingest runs,
+//! behind the [`Store`] trait. SQLite (through sqlx, with migrations) is the embedded
+//! default; every write is batched in one transaction.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use vedette_store::{open, Store};
+//! use vedette_model::{ClassificationType, Event};
+//!
+//! let store = open("sqlite::memory:").await.unwrap();
+//! let run = store.begin_run("example").await.unwrap();
+//! let mut event = Event::new("abusech-feodo", ClassificationType::C2Server);
+//! event.source.ip = Some("198.51.100.4".parse().unwrap());
+//! assert_eq!(store.insert_events(run, &[event.clone()]).await.unwrap(), 1);
+//! assert_eq!(store.insert_events(run, &[event]).await.unwrap(), 0); // stored once
+//! # });
+//! ```
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use vedette_model::{C2Activity, C2Contact, C2Scope, DailyActivity, Event, Finding, FindingKind, Period, Rejected};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("store migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("store holds a malformed {what}: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    #[error("unsupported store URL {0:?} (expected sqlite://PATH or sqlite::memory:)")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A file that has been ingested, remembered by its content so that reading it again
+/// adds nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestedFile {
+    pub content_hash: String,
+    pub path: String,
+    pub feed: String,
+    pub size: u64,
+    pub ingested: DateTime<Utc>,
+}
+
+/// How many rows each table holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub events: u64,
+    pub findings: u64,
+    pub contacts: u64,
+    pub rejected: u64,
+    pub runs: u64,
+}
+
+/// Where a report reads from and where the pipeline writes to.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Opens an ingest run; its id tags everything the run writes.
+    async fn begin_run(&self, command: &str) -> Result<i64>;
+    async fn finish_run(&self, run: i64, summary: &Value) -> Result<()>;
+
+    async fn ingested_file(&self, content_hash: &str) -> Result<Option<IngestedFile>>;
+    async fn record_file(&self, run: i64, file: &IngestedFile) -> Result<()>;
+
+    /// Stores events not stored before (by [`Event::hash`]); returns how many were new.
+    async fn insert_events(&self, run: i64, events: &[Event]) -> Result<u64>;
+    async fn insert_rejected(&self, run: i64, rejected: &[Rejected]) -> Result<()>;
+    /// Adds findings, or widens the stored ones: first/last seen, score, evidence.
+    async fn upsert_findings(&self, findings: &[Finding]) -> Result<()>;
+    /// Adds daily contact counters to those stored.
+    async fn add_contacts(&self, contacts: &[C2Contact]) -> Result<()>;
+
+    /// Every stored `c2-server` event: the indicators telemetry is matched against.
+    async fn c2_indicators(&self) -> Result<Vec<Event>>;
+    async fn findings(&self, kind: Option<FindingKind>) -> Result<Vec<Finding>>;
+    async fn rejected(&self, limit: u64) -> Result<Vec<Rejected>>;
+    async fn counts(&self) -> Result<StoreCounts>;
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+    async fn meta(&self, key: &str) -> Result<Option<String>>;
+
+    /// Each C2 server with contacts in the period, with its distinct victims.
+    async fn c2_activity(&self, period: Period) -> Result<Vec<C2Activity>>;
+    /// Distinct home hosts in contact with C2 servers of the scope during the period.
+    async fn distinct_victims(&self, period: Period, scope: C2Scope) -> Result<u64>;
+    /// Distinct home hosts per C2 country (`None`: unattributed) during the period.
+    async fn victims_by_country(&self, period: Period) -> Result<Vec<(Option<String>, u64)>>;
+    async fn daily_activity(&self, period: Period) -> Result<Vec<DailyActivity>>;
+    /// The first and last day with any contact, if any.
+    async fn activity_span(&self) -> Result<Option<Period>>;
+}
+
+/// Opens (creating and migrating if needed) the store a URL names.
+pub async fn open(url: &str) -> Result<Box<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
