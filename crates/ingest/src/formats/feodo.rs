@@ -56,6 +56,8 @@ pub(crate) struct Feodo {
     columns: Option<Vec<Column>>,
     /// Set once the input turned out to be the JSON export: (first line, text so far).
     json: Option<(u64, String)>,
+    /// Set once the input turned out to be an HTML page (a portal's error page).
+    html: bool,
 }
 
 impl LineFormat for Feodo {
@@ -85,7 +87,8 @@ impl LineFormat for Feodo {
         if trimmed.starts_with('#') {
             return;
         }
-        if lower.starts_with("<!doctype") || lower.starts_with("<html") {
+        if self.html || lower.starts_with("<!doctype") || lower.starts_with("<html") {
+            self.html = true;
             out.rejected.push(ctx.reject(number, line.as_bytes(), "an HTML page where Feodo CSV was expected"));
             return;
         }

@@ -153,9 +153,9 @@ impl ZeekConn {
                 None => 0,
             },
             src: ip("id.orig_h", fields[l.orig_h])?,
-            src_port: number("id.orig_p", get(l.orig_p))? as u16,
+            src_port: port("id.orig_p", get(l.orig_p))?,
             dst: ip("id.resp_h", fields[l.resp_h])?,
-            dst_port: number("id.resp_p", get(l.resp_p))? as u16,
+            dst_port: port("id.resp_p", get(l.resp_p))?,
             transport: match get(l.proto) {
                 Some(p) => Transport::from_name(p).ok_or_else(|| format!("proto: {p:?} is not a protocol"))?,
                 None => Transport(0),
@@ -175,6 +175,13 @@ fn number(field: &str, value: Option<&str>) -> Result<u64, String> {
     match value {
         None => Ok(0),
         Some(v) => v.parse().map_err(|_| format!("{field}: {v:?} is not a number")),
+    }
+}
+
+fn port(field: &str, value: Option<&str>) -> Result<u16, String> {
+    match value {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|_| format!("{field}: {v:?} is not a port")),
     }
 }
 
@@ -217,9 +224,9 @@ fn json_line(line: &str) -> Result<Flow, String> {
         start_us,
         duration_us: text("duration").and_then(|d| parse_epoch_micros(&d)).unwrap_or(0) as u64,
         src: ip("id.orig_h", &text("id.orig_h").ok_or("id.orig_h: missing")?)?,
-        src_port: num("id.orig_p")? as u16,
+        src_port: port("id.orig_p", text("id.orig_p").as_deref())?,
         dst: ip("id.resp_h", &text("id.resp_h").ok_or("id.resp_h: missing")?)?,
-        dst_port: num("id.resp_p")? as u16,
+        dst_port: port("id.resp_p", text("id.resp_p").as_deref())?,
         transport: text("proto").and_then(|p| Transport::from_name(&p)).unwrap_or(Transport(0)),
         bytes_out: num("orig_bytes")?,
         bytes_in: num("resp_bytes")?,

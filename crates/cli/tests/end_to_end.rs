@@ -1,0 +1,316 @@
+//! End-to-end tests: run the `vedette` binary as a user would, and check what it prints
+//! and stores against the demo generator's ground truth — computed here independently,
+//! never assumed.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn vedette(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vedette")).args(args).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vedette-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run_demo(dir: &Path, seed: &str) -> Output {
+    let out = vedette(&["demo", "--dir", dir.to_str().unwrap(), "--seed", seed, "--scale", "small"]);
+    assert!(out.status.success(), "demo failed: {}", text(&out.stderr));
+    out
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// What the report should say, computed from the generator's ground truth alone: a C2
+/// server counts when the feed lists it and a home host contacted it on a day of the
+/// period; it is placed by its registry country (the demo has no location view).
+struct Expected {
+    overseas_servers: u64,
+    overseas_hosts: u64,
+    domestic_servers: u64,
+    domestic_hosts: u64,
+    servers_by_country: BTreeMap<String, u64>,
+    hosts_by_country: BTreeMap<String, u64>,
+    conflicts: BTreeMap<String, Vec<String>>,
+}
+
+fn expected_from_truth(truth: &Value) -> Expected {
+    let home = truth["home_country"].as_str().unwrap();
+    let from = truth["period"]["from"].as_str().unwrap();
+    let to = truth["period"]["to"].as_str().unwrap();
+    let c2s: BTreeMap<&str, &Value> =
+        truth["c2_servers"].as_array().unwrap().iter().map(|c| (c["ip"].as_str().unwrap(), c)).collect();
+    let mut servers: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let mut hosts: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    let (mut overseas_hosts, mut domestic_hosts) = (BTreeSet::new(), BTreeSet::new());
+    for infection in truth["infections"].as_array().unwrap() {
+        let c2 = c2s[infection["c2"].as_str().unwrap()];
+        let in_period = infection["contact_days"].as_array().unwrap().iter().any(|d| {
+            let d = d.as_str().unwrap();
+            from <= d && d <= to
+        });
+        if !c2["listed"].as_bool().unwrap() || !in_period {
+            continue;
+        }
+        let cc = c2["registry_cc"].as_str().unwrap().to_string();
+        let host = infection["host"].as_str().unwrap();
+        servers.entry(cc.clone()).or_default().insert(c2["ip"].as_str().unwrap());
+        hosts.entry(cc.clone()).or_default().insert(host);
+        if cc == home {
+            domestic_hosts.insert(host);
+        } else {
+            overseas_hosts.insert(host);
+        }
+    }
+    let count = |m: &BTreeMap<String, BTreeSet<&str>>, home_side: bool| {
+        m.iter().filter(|(cc, _)| (cc.as_str() == home) == home_side).map(|(_, s)| s.len() as u64).sum::<u64>()
+    };
+    let active: BTreeSet<&str> = servers.values().flatten().copied().collect();
+    Expected {
+        overseas_servers: count(&servers, false),
+        overseas_hosts: overseas_hosts.len() as u64,
+        domestic_servers: count(&servers, true),
+        domestic_hosts: domestic_hosts.len() as u64,
+        servers_by_country: servers.iter().map(|(cc, s)| (cc.clone(), s.len() as u64)).collect(),
+        hosts_by_country: hosts.iter().map(|(cc, s)| (cc.clone(), s.len() as u64)).collect(),
+        conflicts: c2s
+            .iter()
+            .filter(|(ip, c)| active.contains(*ip) && !c["conflicts"].as_array().unwrap().is_empty())
+            .map(|(ip, c)| {
+                (
+                    ip.to_string(),
+                    c["conflicts"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                )
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn demo_report_equals_counts_from_the_ground_truth() {
+    let dir = temp_dir("truth");
+    let out = run_demo(&dir, "7");
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().next().unwrap().starts_with("NOTE: SYNTHETIC DATA"), "{stdout}");
+
+    let truth = read_json(&dir.join("ground-truth.json"));
+    let report = read_json(&dir.join("report.json"));
+    let e = expected_from_truth(&truth);
+    let h = &report["headline"];
+    assert!(e.overseas_servers > 20 && e.overseas_hosts > 100, "the sample is too small to mean anything");
+    assert_eq!(h["overseas_c2_servers"], e.overseas_servers);
+    assert_eq!(h["overseas_hosts"], e.overseas_hosts);
+    assert_eq!(h["domestic_c2_servers"], e.domestic_servers);
+    assert_eq!(h["domestic_hosts"], e.domestic_hosts);
+    assert_eq!(h["unattributed_c2_servers"], 0);
+
+    let rows: BTreeMap<String, (u64, u64)> = report["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["country"].as_str().unwrap().to_string(),
+                (r["c2_servers"].as_u64().unwrap(), r["hosts"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    let expected_rows: BTreeMap<String, (u64, u64)> =
+        e.servers_by_country.iter().map(|(cc, n)| (cc.clone(), (*n, e.hosts_by_country[cc]))).collect();
+    assert_eq!(rows, expected_rows);
+
+    // The first country by servers, as the statement says it.
+    let (top_cc, top_n) = e
+        .servers_by_country
+        .iter()
+        .filter(|(cc, _)| cc.as_str() != "CN")
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .unwrap();
+    assert_eq!(h["first_by_servers"]["country"], top_cc.as_str());
+    assert_eq!(h["first_by_servers"]["value"], *top_n);
+    let statement = report["statement"].as_str().unwrap();
+    assert!(statement.contains(&format!("{} overseas C2 servers controlled", e.overseas_servers)), "{statement}");
+
+    // Every planted attribution conflict among the counted servers is reported, and no other.
+    let reported: BTreeMap<String, Vec<String>> = report["conflicted_c2_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["address"].as_str().unwrap().to_string(),
+                c["conflicts"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(reported, e.conflicts);
+    assert!(!e.conflicts.is_empty());
+
+    // The planted malformed lines are all rejected, and nothing else.
+    let planted: u64 = truth["planted_rejections"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("rejected         {planted}\n")), "{stderr}");
+
+    // The HTML page holds the same figures.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains(&format!("data-figure=\"overseas_c2_servers\">{}<", e.overseas_servers)));
+
+    // `findings` reads the same store.
+    let store = format!("sqlite://{}", dir.join("vedette.db").display());
+    let out = vedette(&["--store", &store, "findings", "--kind", "c2_server", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(findings.as_array().unwrap().len() as u64 >= e.overseas_servers + e.domestic_servers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_same_seed_gives_identical_figures_and_another_seed_does_not() {
+    let (a, b, c) = (temp_dir("seed-a"), temp_dir("seed-b"), temp_dir("seed-c"));
+    let out_a = run_demo(&a, "7");
+    let out_b = run_demo(&b, "7");
+    run_demo(&c, "8");
+    let report = |d: &Path| std::fs::read_to_string(d.join("report.json")).unwrap();
+    assert_eq!(report(&a), report(&b));
+    assert_eq!(text(&out_a.stdout), text(&out_b.stdout));
+    assert_ne!(report(&a), report(&c));
+    for d in [a, b, c] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+fn summary_line<'a>(stdout: &'a str, label: &str) -> &'a str {
+    stdout.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("no {label} line in {stdout}"))
+}
+
+#[test]
+fn ingesting_the_same_file_twice_adds_no_events() {
+    let dir = temp_dir("twice");
+    run_demo(&dir, "3");
+    let store = format!("sqlite://{}", dir.join("again.db").display());
+    let feodo = dir.join("ipblocklist.csv");
+    let feodo = feodo.to_str().unwrap();
+
+    let first = vedette(&["--store", &store, "ingest", feodo]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let line = summary_line(&text(&first.stdout), "events").to_string();
+    let n: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(n > 10);
+    assert!(line.ends_with(&format!("{n} new")), "{line}");
+
+    let second = vedette(&["--store", &store, "ingest", feodo]);
+    assert!(second.status.success());
+    let stdout = text(&second.stdout);
+    assert!(stdout.contains("already ingested") || stdout.contains("same content"), "{stdout}");
+    assert!(summary_line(&stdout, "events").ends_with("0 read, 0 new"), "{stdout}");
+
+    // The same records in a different file (a re-download with a new banner) add nothing.
+    let copy = dir.join("ipblocklist-again.csv");
+    let mut bytes = b"# downloaded again\n".to_vec();
+    bytes.extend(std::fs::read(feodo).unwrap());
+    std::fs::write(&copy, bytes).unwrap();
+    let third = vedette(&["--store", &store, "ingest", "--feed", "abusech-feodo", copy.to_str().unwrap()]);
+    assert!(third.status.success());
+    assert!(
+        summary_line(&text(&third.stdout), "events").ends_with(&format!("{n} read, 0 new")),
+        "{}",
+        text(&third.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn parse_prints_intelmq_json_lines_and_rejections_on_stderr() {
+    let dir = temp_dir("parse");
+    run_demo(&dir, "5");
+    let out = vedette(&["parse", "--feed", "abusech-feodo", dir.join("ipblocklist.csv").to_str().unwrap()]);
+    assert!(out.status.success());
+    let events: Vec<Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!events.is_empty());
+    for e in &events {
+        assert_eq!(e["classification.taxonomy"], "malicious-code");
+        assert_eq!(e["classification.type"], "c2-server");
+        assert_eq!(e["feed.name"], "abusech-feodo");
+        assert!(e["source.ip"].as_str().unwrap().parse::<std::net::IpAddr>().is_ok());
+        assert!(e["time.source"].as_str().unwrap().ends_with("+00:00"));
+    }
+    let rejected: Vec<Value> = text(&out.stderr).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rejected.len(), 3);
+    assert!(rejected.iter().all(|r| r["line"].as_u64().unwrap() > 5 && !r["reason"].as_str().unwrap().is_empty()));
+
+    let out = vedette(&["parse", "--feed", "zeek-conn", dir.join("conn.log").to_str().unwrap()]);
+    assert!(out.status.success());
+    let first: Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert!(first["destination.ip"].is_string() && first["protocol.transport"].is_string());
+    assert_eq!(text(&out.stderr).lines().count(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_invocations_fail_with_one_clear_line() {
+    let dir = temp_dir("bad");
+    let store = format!("sqlite://{}", dir.join("v.db").display());
+    let cases: &[(&[&str], &str)] = &[
+        (&["--store", &store, "ingest", "/nonexistent/feed.csv"], "no such file"),
+        (&["parse", "--feed", "no-such-feed", "/etc/hostname"], "unknown feed \"no-such-feed\""),
+        (&["parse", "--feed", "abusech-feodo", "/nonexistent.csv"], "cannot open /nonexistent.csv"),
+        (&["--store", &store, "report", "--from", "2013-01-01", "--to", "2013-05-31"], "does not exist yet"),
+    ];
+    for (args, message) in cases {
+        let out = vedette(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = text(&out.stderr);
+        assert!(stderr.starts_with("error: ") && stderr.contains(message), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    let unknown = dir.join("mystery.txt");
+    std::fs::write(&unknown, "hello\n").unwrap();
+    let out = vedette(&["--store", &store, "ingest", unknown.to_str().unwrap()]);
+    assert!(text(&out.stderr).contains("cannot tell which feed"), "{}", text(&out.stderr));
+
+    // Every configuration error at once, each with its key.
+    let config = dir.join("vedette.toml");
+    std::fs::write(&config, "[home]\ncountry = \"China\"\n[attribution]\npolicy = \"guess\"\n").unwrap();
+    let out = vedette(&["--config", config.to_str().unwrap(), "ingest", "x"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("2 configuration errors")
+            && stderr.contains("home.country")
+            && stderr.contains("attribution.policy"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_empty_period_says_so_plainly() {
+    let dir = temp_dir("empty");
+    run_demo(&dir, "7");
+    let store = format!("sqlite://{}", dir.join("vedette.db").display());
+    let out = vedette(&["--store", &store, "report", "--from", "2010-01-01", "--to", "2010-01-31", "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["has_data"], false);
+    assert_eq!(report["schema"], "vedette.report/1");
+    assert!(report["statement"].as_str().unwrap().contains("no C2 activity"));
+    let out = vedette(&["--store", &store, "report", "--from", "2013-05-01", "--to", "2013-01-01"]);
+    assert!(text(&out.stderr).contains("starts (2013-05-01) after it ends"));
+    let out = vedette(&["feeds"]);
+    assert!(text(&out.stdout).contains("abusech-feodo") && text(&out.stdout).contains("zeek-conn"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,205 @@
+//! The SQLite store on in-memory databases: dedupe, upserts, counters and the report's
+//! period queries.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use vedette_model::{
+    Attribution, C2Contact, C2Scope, ClassificationType, Confidence, Event, Finding, FindingKind, Period, Rejected,
+};
+use vedette_store::{open, IngestedFile, Store};
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn c2_event(ip: &str) -> Event {
+    let mut e = Event::new("abusech-feodo", ClassificationType::C2Server);
+    e.source.ip = Some(ip.parse().unwrap());
+    e.malware_name = Some("emotet".into());
+    e.raw = Some(format!("\"2013-01-01\",\"{ip}\""));
+    e
+}
+
+fn attribution(ip: &str, cc: &str) -> Attribution {
+    Attribution {
+        ip: ip.parse().unwrap(),
+        country: Some(cc.parse().unwrap()),
+        country_rule: "registry".into(),
+        registry: None,
+        routing: None,
+        geo: Vec::new(),
+        conflicts: Vec::new(),
+        confidence: Confidence::Medium,
+        confidence_rule: "a single view".into(),
+    }
+}
+
+fn c2_finding(ip: &str, cc: Option<&str>, first: i64, last: i64) -> Finding {
+    Finding {
+        kind: FindingKind::C2Server,
+        subject: ip.into(),
+        first_seen: Utc.timestamp_opt(first, 0).unwrap(),
+        last_seen: Utc.timestamp_opt(last, 0).unwrap(),
+        score: 1.0,
+        confirmed: true,
+        malware: Some("emotet".into()),
+        reason: "listed".into(),
+        attribution: cc.map(|cc| attribution(ip, cc)),
+        evidence: vec!["aa".into()],
+    }
+}
+
+fn contact(c2: &str, victim: &str, d: &str, flows: u64) -> C2Contact {
+    let t = Utc.from_utc_datetime(&day(d).and_hms_opt(12, 0, 0).unwrap());
+    C2Contact {
+        c2: c2.parse().unwrap(),
+        victim: victim.parse().unwrap(),
+        day: day(d),
+        first: t,
+        last: t,
+        flows,
+        bytes: flows * 100,
+    }
+}
+
+async fn memory() -> Box<dyn Store> {
+    open("sqlite::memory:").await.unwrap()
+}
+
+#[tokio::test]
+async fn events_are_stored_once_and_read_back_as_indicators() {
+    let store = memory().await;
+    let run = store.begin_run("test").await.unwrap();
+    let events = vec![c2_event("198.51.100.1"), c2_event("198.51.100.2"), c2_event("198.51.100.1")];
+    assert_eq!(store.insert_events(run, &events).await.unwrap(), 2);
+    let mut again = c2_event("198.51.100.2");
+    again.time_observation = Some(Utc::now()); // observation time is not part of identity
+    assert_eq!(store.insert_events(run, &[again]).await.unwrap(), 0);
+    let mut phishing = c2_event("198.51.100.3");
+    phishing.classification_type = ClassificationType::Phishing;
+    assert_eq!(store.insert_events(run, &[phishing]).await.unwrap(), 1);
+    let indicators = store.c2_indicators().await.unwrap();
+    assert_eq!(indicators.len(), 2);
+    assert!(indicators.iter().all(|e| e.raw.is_some() && e.malware_name.as_deref() == Some("emotet")));
+    assert_eq!(store.counts().await.unwrap().events, 3);
+}
+
+#[tokio::test]
+async fn findings_widen_on_upsert_and_keep_all_evidence() {
+    let store = memory().await;
+    store.upsert_findings(&[c2_finding("198.51.100.1", Some("US"), 100, 200)]).await.unwrap();
+    let mut later = c2_finding("198.51.100.1", None, 50, 150);
+    later.evidence = vec!["bb".into()];
+    store.upsert_findings(&[later]).await.unwrap();
+    let found = store.findings(Some(FindingKind::C2Server)).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let f = &found[0];
+    assert_eq!(f.first_seen.timestamp(), 50);
+    assert_eq!(f.last_seen.timestamp(), 200);
+    let mut evidence = f.evidence.clone();
+    evidence.sort();
+    assert_eq!(evidence, vec!["aa", "bb"]);
+    // An upsert without attribution keeps the stored one.
+    assert_eq!(f.attribution.as_ref().unwrap().country.unwrap().as_str(), "US");
+    assert!(store.findings(Some(FindingKind::InfectedHost)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn period_queries_count_distinct_hosts_by_scope() {
+    let store = memory().await;
+    store
+        .upsert_findings(&[
+            c2_finding("198.51.100.1", Some("US"), 0, 0),
+            c2_finding("198.51.100.2", Some("CN"), 0, 0),
+            c2_finding("198.51.100.3", None, 0, 0),
+        ])
+        .await
+        .unwrap();
+    store
+        .add_contacts(&[
+            contact("198.51.100.1", "36.0.0.1", "2013-01-01", 2),
+            contact("198.51.100.1", "36.0.0.1", "2013-01-02", 1),
+            contact("198.51.100.1", "36.0.0.2", "2013-01-02", 1),
+            contact("198.51.100.2", "36.0.0.1", "2013-01-03", 1),
+            contact("198.51.100.3", "36.0.0.3", "2013-01-03", 1),
+            contact("198.51.100.1", "36.0.0.9", "2013-02-01", 1), // outside the period
+        ])
+        .await
+        .unwrap();
+    // Adding the same day's counters again sums them.
+    store.add_contacts(&[contact("198.51.100.1", "36.0.0.1", "2013-01-01", 3)]).await.unwrap();
+
+    let period = Period::new(day("2013-01-01"), day("2013-01-31")).unwrap();
+    let home = "CN".parse().unwrap();
+    assert_eq!(store.distinct_victims(period, C2Scope::All).await.unwrap(), 3);
+    assert_eq!(store.distinct_victims(period, C2Scope::Overseas(home)).await.unwrap(), 2);
+    assert_eq!(store.distinct_victims(period, C2Scope::Domestic(home)).await.unwrap(), 1);
+    assert_eq!(store.distinct_victims(period, C2Scope::Unattributed).await.unwrap(), 1);
+
+    let activity = store.c2_activity(period).await.unwrap();
+    assert_eq!(activity.len(), 3);
+    assert_eq!(activity[0].address, "198.51.100.1");
+    assert_eq!(activity[0].hosts, 2);
+    assert_eq!(activity[0].flows, 7);
+    assert_eq!(activity[0].country.unwrap().as_str(), "US");
+
+    let by_country = store.victims_by_country(period).await.unwrap();
+    assert!(by_country.contains(&(Some("US".into()), 2)));
+    assert!(by_country.contains(&(None, 1)));
+
+    let daily = store.daily_activity(period).await.unwrap();
+    assert_eq!(
+        daily.iter().map(|d| (d.day.to_string(), d.c2_servers, d.hosts)).collect::<Vec<_>>(),
+        vec![("2013-01-01".into(), 1, 1), ("2013-01-02".into(), 1, 2), ("2013-01-03".into(), 2, 2)]
+    );
+    let span = store.activity_span().await.unwrap().unwrap();
+    assert_eq!((span.from, span.to), (day("2013-01-01"), day("2013-02-01")));
+
+    let empty = Period::new(day("2012-01-01"), day("2012-12-31")).unwrap();
+    assert!(store.c2_activity(empty).await.unwrap().is_empty());
+    assert_eq!(store.distinct_victims(empty, C2Scope::All).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn runs_files_rejected_and_meta() {
+    let store = memory().await;
+    let run = store.begin_run("ingest").await.unwrap();
+    assert!(store.ingested_file("abc").await.unwrap().is_none());
+    let file = IngestedFile {
+        content_hash: "abc".into(),
+        path: "x.csv".into(),
+        feed: "abusech-feodo".into(),
+        size: 10,
+        ingested: Utc.timestamp_opt(1_000, 0).unwrap(),
+    };
+    store.record_file(run, &file).await.unwrap();
+    assert_eq!(store.ingested_file("abc").await.unwrap().unwrap(), file);
+    store.insert_rejected(run, &[Rejected::new("x.csv", "abusech-feodo", 3, b"\xffbad", "not UTF-8")]).await.unwrap();
+    let rejected = store.rejected(10).await.unwrap();
+    assert_eq!(rejected[0].line, 3);
+    assert_eq!(rejected[0].raw, "\u{fffd}bad");
+    store.finish_run(run, &serde_json::json!({"events": 0})).await.unwrap();
+    assert_eq!(store.meta("synthetic").await.unwrap(), None);
+    store.set_meta("synthetic", "yes").await.unwrap();
+    store.set_meta("synthetic", "seed 7").await.unwrap();
+    assert_eq!(store.meta("synthetic").await.unwrap().as_deref(), Some("seed 7"));
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.runs, counts.rejected), (1, 1));
+}
+
+#[tokio::test]
+async fn a_file_store_survives_reopening() {
+    let dir = std::env::temp_dir().join(format!("vedette-store-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/v.db", dir.display());
+    {
+        let store = open(&url).await.unwrap();
+        let run = store.begin_run("t").await.unwrap();
+        store.insert_events(run, &[c2_event("198.51.100.1")]).await.unwrap();
+    }
+    let store = open(&url).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().events, 1);
+    assert!(open("postgres://nowhere").await.is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
