@@ -275,10 +275,10 @@ impl Pipeline<'_> {
         let observed = Utc::now();
         while let Some(mut batch) = rx.recv().await {
             if !batch.events.is_empty() {
-                // Events are stored as the feed gave them: their hash (the dedupe key) must
-                // not change when attribution data is updated. Attribution is kept with
-                // the findings instead.
+                // The identity (the dedupe key) is fixed as the feed gave the event, so
+                // enrichment and updated attribution data never make a duplicate.
                 for event in &mut batch.events {
+                    event.seal();
                     event.time_observation = Some(observed);
                 }
                 summary.events_read += batch.events.len() as u64;

@@ -78,6 +78,9 @@ pub struct Event {
     pub other: BTreeMap<String, Value>,
     /// The original record, kept as evidence (base64 in IntelMQ's JSON).
     pub raw: Option<String>,
+    /// The fingerprint taken when the event was parsed ([`Event::seal`]), so enrichment
+    /// added later does not change the event's identity (IntelMQ's `event_hash`).
+    pub sealed_hash: Option<EventHash>,
 }
 
 /// A stable 128-bit fingerprint of an event, used to store each observation once.
@@ -87,6 +90,17 @@ pub struct EventHash(pub [u8; 16]);
 impl EventHash {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(text: &str) -> Option<EventHash> {
+        if text.len() != 32 || !text.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(EventHash(bytes))
     }
 }
 
@@ -116,20 +130,32 @@ impl Event {
             extra: BTreeMap::new(),
             other: BTreeMap::new(),
             raw: None,
+            sealed_hash: None,
         }
+    }
+
+    /// Fixes the event's identity as it is now, before enrichment adds to it.
+    pub fn seal(&mut self) {
+        self.sealed_hash = None;
+        self.sealed_hash = Some(self.hash());
     }
 
     pub fn taxonomy(&self) -> Taxonomy {
         self.classification_type.taxonomy()
     }
 
-    /// The fingerprint IntelMQ's deduplicator would take: every field but `raw` and
-    /// `time.observation`, so the same observation read twice (or from a re-fetched file)
-    /// hashes the same. Keys are sorted, so the hash does not depend on field order.
+    /// The event's identity: the sealed fingerprint if [`Event::seal`] was called, else
+    /// the one IntelMQ's deduplicator would take — every field but `raw`,
+    /// `time.observation` and `event_hash` — so the same observation read twice (or from a
+    /// re-fetched file) hashes the same. Keys are sorted, so field order does not matter.
     pub fn hash(&self) -> EventHash {
+        if let Some(sealed) = self.sealed_hash {
+            return sealed;
+        }
         let mut flat = self.to_intelmq();
         flat.remove("raw");
         flat.remove("time.observation");
+        flat.remove("event_hash");
         let canonical = serde_json::to_vec(&flat).expect("a JSON map always serialises");
         EventHash(xxhash_rust::xxh3::xxh3_128(&canonical).to_be_bytes())
     }

@@ -104,6 +104,9 @@ impl Event {
         for (key, value) in &self.other {
             w.0.insert(key.clone(), value.clone());
         }
+        if let Some(hash) = &self.sealed_hash {
+            w.0.insert("event_hash".into(), Value::String(hash.to_hex().to_uppercase()));
+        }
         if let Some(raw) = &self.raw {
             let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
             w.0.insert("raw".into(), Value::String(encoded));
@@ -184,6 +187,13 @@ fn read_field(event: &mut Event, key: &str, value: &Value) -> Result<(), IntelMq
         "status" => event.status = Some(s()?),
         "comment" => event.comment = Some(s()?),
         "tlp" => event.tlp = Some(s()?),
+        "event_hash" => {
+            let text = s()?;
+            event.sealed_hash = Some(
+                crate::EventHash::from_hex(&text.to_lowercase())
+                    .ok_or_else(|| err(key, format!("{text:?} is not a Vedette event hash")))?,
+            );
+        }
         "raw" => {
             let encoded = s()?;
             let bytes = base64::engine::general_purpose::STANDARD
@@ -299,5 +309,18 @@ mod tests {
         assert_eq!(a.hash(), b.hash());
         b.source.port = Some(80);
         assert_ne!(a.hash(), b.hash());
+    }
+
+    #[test]
+    fn a_sealed_event_keeps_its_identity_through_enrichment_and_json() {
+        let mut e = Event::new("f", ClassificationType::C2Server);
+        e.source.ip = Some("192.0.2.1".parse().unwrap());
+        let before = e.hash();
+        e.seal();
+        e.source.asn = Some(64500);
+        assert_eq!(e.hash(), before);
+        let back = Event::from_intelmq(&e.to_intelmq()).unwrap();
+        assert_eq!(back.hash(), before);
+        assert_eq!(back, e);
     }
 }
