@@ -245,6 +245,17 @@ mod tests {
     }
 
     #[test]
+    fn contacts_fall_on_their_utc_day() {
+        let mut m = matcher();
+        // 2013-05-31T23:59:59Z and one second later, 2013-06-01T00:00:00Z.
+        m.observe(&flow("10.0.0.1", "198.51.100.4", 1_370_044_799));
+        m.observe(&flow("10.0.0.1", "198.51.100.4", 1_370_044_800));
+        let d = m.finish();
+        let days: Vec<String> = d.contacts.iter().map(|c| c.day.to_string()).collect();
+        assert_eq!(days, vec!["2013-05-31", "2013-06-01"]);
+    }
+
+    #[test]
     fn links_home_hosts_to_listed_c2_both_directions_per_day() {
         let mut m = matcher();
         m.observe(&flow("10.0.0.1", "198.51.100.4", 1_357_000_000));

@@ -34,7 +34,7 @@ pub use event::{Endpoint, Event, EventHash, Feed};
 pub use finding::{C2Contact, Finding, FindingKind};
 pub use flow::{Flow, Transport};
 pub use intelmq::IntelMqError;
-pub use period::{C2Activity, C2Scope, DailyActivity, Period};
+pub use period::{C2Activity, C2Scope, DailyActivity, GroupActivity, Period, VictimActivity};
 pub use ranges::RangeMap;
 pub use rejected::Rejected;
 pub use taxonomy::{ClassificationType, Taxonomy, UnknownClassification};

@@ -73,3 +73,26 @@ pub struct DailyActivity {
     pub c2_servers: u64,
     pub hosts: u64,
 }
+
+/// C2 servers and the distinct hosts they controlled, grouped by one key (a malware
+/// family, a home network).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupActivity {
+    /// The group: the family name, or `AS<n>` for a network; `None` when unknown.
+    pub key: Option<String>,
+    /// A label for the key when one is known (the AS holder's name).
+    pub label: Option<String>,
+    pub c2_servers: u64,
+    pub hosts: u64,
+}
+
+/// One home host's contacts with C2 servers during a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VictimActivity {
+    pub address: String,
+    pub c2_servers: u64,
+    pub flows: u64,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+    pub asn: Option<u32>,
+}

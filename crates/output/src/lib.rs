@@ -15,8 +15,10 @@
 
 mod countries;
 mod html;
+mod map;
+mod markdown;
 mod report;
 mod text;
 
 pub use countries::{country_name, COUNTRIES};
-pub use report::{CountryRow, Headline, Report, ReportInput, REPORT_SCHEMA};
+pub use report::{CountryRow, Headline, PreviousHeadline, PreviousPeriod, Report, ReportInput, REPORT_SCHEMA};

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use vedette_model::{C2Activity, Confidence, CountryCode, DailyActivity, Period};
+use vedette_model::{C2Activity, Confidence, CountryCode, DailyActivity, GroupActivity, Period, VictimActivity};
 
 use crate::country_name;
 
@@ -26,6 +26,24 @@ pub struct ReportInput {
     /// The attribution sources and feeds behind the figures.
     pub sources: Vec<String>,
     pub attribution_policy: String,
+    /// The previous period of the same length, for the change columns.
+    pub previous: Option<PreviousPeriod>,
+    pub families: Vec<GroupActivity>,
+    pub home_networks: Vec<GroupActivity>,
+    /// The home hosts with the most C2 contacts (a bounded list).
+    pub top_hosts: Vec<VictimActivity>,
+    /// What the report cannot say because no such data is stored, in words.
+    pub not_covered: Vec<String>,
+}
+
+/// The figures of the period before, for comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviousPeriod {
+    pub period: Period,
+    pub c2_servers: Vec<C2Activity>,
+    pub hosts_overseas: u64,
+    pub hosts_domestic: u64,
+    pub hosts_by_country: Vec<(Option<String>, u64)>,
 }
 
 impl ReportInput {
@@ -43,6 +61,11 @@ impl ReportInput {
             daily: Vec::new(),
             sources: Vec::new(),
             attribution_policy: "location-first".into(),
+            previous: None,
+            families: Vec::new(),
+            home_networks: Vec::new(),
+            top_hosts: Vec::new(),
+            not_covered: Vec::new(),
         }
     }
 }
@@ -68,6 +91,18 @@ pub struct Headline {
     pub total_hosts: u64,
     pub first_by_servers: Option<Leader>,
     pub first_by_hosts: Option<Leader>,
+    /// C2 servers whose attribution is of low or unknown confidence (counted all the same).
+    pub low_confidence_c2_servers: u64,
+}
+
+/// The headline figures of the previous period of the same length.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviousHeadline {
+    pub period: Period,
+    pub overseas_c2_servers: u64,
+    pub overseas_hosts: u64,
+    pub domestic_c2_servers: u64,
+    pub domestic_hosts: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -80,6 +115,12 @@ pub struct CountryRow {
     pub c2_servers: u64,
     /// C2 servers whose registry view says this country (to show the difference).
     pub c2_servers_by_registry: u64,
+    /// C2 servers whose first geolocation view says this country; `None` when no
+    /// location view is loaded at all (not zero: the figure is unknown).
+    pub c2_servers_by_location: Option<u64>,
+    /// The same figures in the previous period of the same length, when known.
+    pub previous_c2_servers: Option<u64>,
+    pub previous_hosts: Option<u64>,
     /// Of `c2_servers`, those whose attribution is of low or unknown confidence.
     pub low_confidence: u64,
     /// Distinct home hosts controlled from this country.
@@ -98,11 +139,16 @@ pub struct Report {
     pub home_country_name: String,
     pub has_data: bool,
     pub headline: Headline,
+    pub previous: Option<PreviousHeadline>,
     pub statement: String,
     pub countries: Vec<CountryRow>,
     pub c2_servers: Vec<C2Activity>,
     pub conflicted_c2_servers: Vec<C2Activity>,
     pub daily: Vec<DailyActivity>,
+    pub families: Vec<GroupActivity>,
+    pub home_networks: Vec<GroupActivity>,
+    pub top_hosts: Vec<VictimActivity>,
+    pub not_covered: Vec<String>,
     pub method: Vec<String>,
 }
 
@@ -132,6 +178,8 @@ impl Report {
         let home = input.home.to_string();
         let mut servers: BTreeMap<String, (u64, u64)> = BTreeMap::new(); // policy, low confidence
         let mut by_registry: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_location: BTreeMap<String, u64> = BTreeMap::new();
+        let mut low_confidence = 0;
         let (mut overseas, mut domestic, mut unattributed) = (0, 0, 0);
         for c2 in &input.c2_servers {
             match c2.country {
@@ -152,7 +200,28 @@ impl Report {
             if let Some(reg) = c2.registry_cc {
                 *by_registry.entry(reg.to_string()).or_default() += 1;
             }
+            if let Some(loc) = c2.location_cc {
+                *by_location.entry(loc.to_string()).or_default() += 1;
+            }
+            if matches!(c2.confidence, Confidence::Low | Confidence::Unknown) {
+                low_confidence += 1;
+            }
         }
+        let has_location = input.c2_servers.iter().any(|c| c.location_cc.is_some());
+        let (previous_servers, previous_hosts) = match &input.previous {
+            Some(p) => {
+                let mut servers: BTreeMap<String, u64> = BTreeMap::new();
+                for c2 in &p.c2_servers {
+                    if let Some(cc) = c2.country {
+                        *servers.entry(cc.to_string()).or_default() += 1;
+                    }
+                }
+                let hosts: BTreeMap<String, u64> =
+                    p.hosts_by_country.iter().filter_map(|(cc, n)| cc.clone().map(|cc| (cc, *n))).collect();
+                (Some(servers), Some(hosts))
+            }
+            None => (None, None),
+        };
         let hosts: BTreeMap<String, u64> =
             input.hosts_by_country.iter().filter_map(|(cc, n)| cc.clone().map(|cc| (cc, *n))).collect();
 
@@ -168,6 +237,9 @@ impl Report {
                     domestic: is_home,
                     c2_servers: *n,
                     c2_servers_by_registry: by_registry.get(cc).copied().unwrap_or(0),
+                    c2_servers_by_location: has_location.then(|| by_location.get(cc).copied().unwrap_or(0)),
+                    previous_c2_servers: previous_servers.as_ref().map(|m| m.get(cc).copied().unwrap_or(0)),
+                    previous_hosts: previous_hosts.as_ref().map(|m| m.get(cc).copied().unwrap_or(0)),
                     low_confidence: *low,
                     hosts: h,
                     server_share: if is_home { None } else { share(*n, overseas) },
@@ -211,9 +283,21 @@ impl Report {
             total_hosts: input.hosts_total,
             first_by_servers: leader(|r| (r.c2_servers, r.server_share)),
             first_by_hosts: leader(|r| (r.hosts, r.host_share)),
+            low_confidence_c2_servers: low_confidence,
         };
+        let previous = input.previous.as_ref().map(|p| {
+            let domestic = p.c2_servers.iter().filter(|c| c.country == Some(input.home)).count() as u64;
+            let overseas = p.c2_servers.iter().filter(|c| c.country.is_some_and(|cc| cc != input.home)).count() as u64;
+            PreviousHeadline {
+                period: p.period,
+                overseas_c2_servers: overseas,
+                overseas_hosts: p.hosts_overseas,
+                domestic_c2_servers: domestic,
+                domestic_hosts: p.hosts_domestic,
+            }
+        });
         let home_name = country_name(&home).to_string();
-        let statement = statement(&input.period, &home_name, &headline);
+        let statement = statement(&input.period, &home_name, &headline, previous.as_ref());
         let conflicted = input.c2_servers.iter().filter(|c| !c.conflicts.is_empty()).cloned().collect();
         let method = vec![
             format!(
@@ -234,11 +318,16 @@ impl Report {
             home_country_name: home_name,
             has_data: !input.c2_servers.is_empty(),
             headline,
+            previous,
             statement,
             countries,
             c2_servers: input.c2_servers,
             conflicted_c2_servers: conflicted,
             daily: input.daily,
+            families: input.families,
+            home_networks: input.home_networks,
+            top_hosts: input.top_hosts,
+            not_covered: input.not_covered,
             method,
         }
     }
@@ -248,7 +337,17 @@ impl Report {
     }
 }
 
-fn statement(period: &Period, home: &str, h: &Headline) -> String {
+/// `+12%`, `-3%`, or `new` when the previous figure was zero.
+pub(crate) fn change(now: u64, before: Option<u64>) -> String {
+    match before {
+        None => "–".into(),
+        Some(0) if now == 0 => "0%".into(),
+        Some(0) => "new".into(),
+        Some(b) => format!("{:+.0}%", (now as f64 - b as f64) / b as f64 * 100.0),
+    }
+}
+
+fn statement(period: &Period, home: &str, h: &Headline, previous: Option<&PreviousHeadline>) -> String {
     if h.total_c2_servers == 0 {
         return format!(
             "From {} to {}, no C2 activity involving hosts in {home} was recorded: the store holds no contact between a home host and a known C2 server in this period.",
@@ -292,6 +391,20 @@ fn statement(period: &Period, home: &str, h: &Headline) -> String {
         thousands(h.domestic_hosts),
         plural(h.domestic_hosts, "host", "hosts"),
     ));
+    if let Some(p) = previous.filter(|p| p.overseas_c2_servers > 0) {
+        s.push_str(&format!(
+            " Against the previous {} days, overseas C2 servers changed by {} and the hosts they controlled by {}.",
+            period.days(),
+            change(h.overseas_c2_servers, Some(p.overseas_c2_servers)),
+            change(h.overseas_hosts, Some(p.overseas_hosts))
+        ));
+    }
+    if h.low_confidence_c2_servers > 0 {
+        s.push_str(&format!(
+            " {} of the C2 servers have a low-confidence attribution (their sources disagree or the address is unrouted); they are counted as their policy country says, and listed below.",
+            thousands(h.low_confidence_c2_servers)
+        ));
+    }
     if h.unattributed_c2_servers > 0 {
         s.push_str(&format!(
             " {} C2 servers could not be placed in any country; they controlled {} hosts.",

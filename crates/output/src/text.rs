@@ -1,6 +1,6 @@
 use std::fmt::Write as _;
 
-use crate::report::{percent, thousands};
+use crate::report::{change, percent, thousands};
 use crate::Report;
 
 /// Wraps `text` at `width` columns, indenting continuation lines by `indent`.
@@ -41,22 +41,33 @@ impl Report {
             writeln!(out, "C2 servers by country (counted by the attribution policy; hosts are distinct home hosts)");
         let _ = writeln!(
             out,
-            "  {:>4}  {:<28} {:>8} {:>7} {:>9} {:>7} {:>12} {:>9}",
-            "rank", "country", "servers", "share", "hosts", "share", "by registry", "low conf."
+            "  {:>4}  {:<28} {:>8} {:>7} {:>7} {:>9} {:>7} {:>12} {:>12} {:>9}",
+            "rank",
+            "country",
+            "servers",
+            "share",
+            "change",
+            "hosts",
+            "share",
+            "by registry",
+            "by location",
+            "low conf."
         );
         for row in &self.countries {
             let rank = if row.domestic { "home".to_string() } else { row.rank.to_string() };
             let name = format!("{} ({})", row.name, row.country);
             let _ = writeln!(
                 out,
-                "  {:>4}  {:<28} {:>8} {:>7} {:>9} {:>7} {:>12} {:>9}",
+                "  {:>4}  {:<28} {:>8} {:>7} {:>7} {:>9} {:>7} {:>12} {:>12} {:>9}",
                 rank,
                 truncate(&name, 28),
                 thousands(row.c2_servers),
                 percent(row.server_share),
+                change(row.c2_servers, row.previous_c2_servers),
                 thousands(row.hosts),
                 percent(row.host_share),
                 thousands(row.c2_servers_by_registry),
+                row.c2_servers_by_location.map(thousands).unwrap_or_else(|| "–".into()),
                 thousands(row.low_confidence)
             );
         }
@@ -87,6 +98,31 @@ impl Report {
                 );
             }
         }
+        if !self.families.is_empty() {
+            let _ = writeln!(out, "\nBy malware family");
+            for f in self.families.iter().take(12) {
+                let _ = writeln!(
+                    out,
+                    "  {:<20} {:>6} C2 servers {:>9} hosts",
+                    f.key.as_deref().unwrap_or("unknown"),
+                    thousands(f.c2_servers),
+                    thousands(f.hosts)
+                );
+            }
+        }
+        if !self.home_networks.is_empty() {
+            let _ = writeln!(out, "\nHome networks with the most controlled hosts");
+            for n in self.home_networks.iter().take(10) {
+                let _ = writeln!(
+                    out,
+                    "  {:<14} {:<32} {:>9} hosts {:>6} C2 servers",
+                    n.key.as_deref().unwrap_or("unknown AS"),
+                    truncate(n.label.as_deref().unwrap_or(""), 32),
+                    thousands(n.hosts),
+                    thousands(n.c2_servers)
+                );
+            }
+        }
         let _ = writeln!(out, "\nC2 servers controlling the most hosts");
         for c2 in self.c2_servers.iter().take(10) {
             let _ = writeln!(
@@ -112,6 +148,12 @@ impl Report {
                 thousands(peak_hosts.hosts),
                 peak_hosts.day
             );
+        }
+        if !self.not_covered.is_empty() {
+            let _ = writeln!(out, "\nNot covered by this report (no such data is stored)");
+            for line in &self.not_covered {
+                let _ = writeln!(out, "  - {}", wrap(line, 88, "    "));
+            }
         }
         let _ = writeln!(out, "\nMethod");
         for line in &self.method {

@@ -21,7 +21,10 @@ mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use vedette_model::{C2Activity, C2Contact, C2Scope, DailyActivity, Event, Finding, FindingKind, Period, Rejected};
+use vedette_model::{
+    C2Activity, C2Contact, C2Scope, DailyActivity, Event, Finding, FindingKind, GroupActivity, Period, Rejected,
+    VictimActivity,
+};
 
 pub use sqlite::SqliteStore;
 
@@ -98,6 +101,18 @@ pub trait Store: Send + Sync {
     async fn daily_activity(&self, period: Period) -> Result<Vec<DailyActivity>>;
     /// The first and last day with any contact, if any.
     async fn activity_span(&self) -> Result<Option<Period>>;
+    /// C2 servers and distinct hosts per malware family during the period.
+    async fn activity_by_family(&self, period: Period) -> Result<Vec<GroupActivity>>;
+    /// C2 servers and distinct controlled hosts per home network (the hosts' origin AS).
+    async fn activity_by_home_network(&self, period: Period) -> Result<Vec<GroupActivity>>;
+    /// The home hosts with the most C2 contacts in the period (at most `limit`).
+    async fn top_victims(
+        &self,
+        period: Period,
+        scope: C2Scope,
+        country: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<VictimActivity>>;
 }
 
 /// Opens (creating and migrating if needed) the store a URL names.

@@ -6,8 +6,8 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use vedette_model::{
-    Attribution, C2Activity, C2Contact, C2Scope, Confidence, DailyActivity, Event, Finding, FindingKind, Period,
-    Rejected,
+    Attribution, C2Activity, C2Contact, C2Scope, Confidence, DailyActivity, Event, Finding, FindingKind, GroupActivity,
+    Period, Rejected, VictimActivity,
 };
 
 use crate::{IngestedFile, Result, Store, StoreCounts, StoreError};
@@ -332,21 +332,14 @@ impl Store for SqliteStore {
     }
 
     async fn distinct_victims(&self, period: Period, scope: C2Scope) -> Result<u64> {
-        let (condition, home) = match scope {
-            C2Scope::All => (SCOPE_ALL, None),
-            C2Scope::Overseas(home) => (SCOPE_OVERSEAS, Some(home.to_string())),
-            C2Scope::Domestic(home) => (SCOPE_DOMESTIC, Some(home.to_string())),
-            C2Scope::Unattributed => (SCOPE_UNATTRIBUTED, None),
-        };
+        let (condition, home) = scope_condition(scope);
         let sql = format!(
             "SELECT COUNT(DISTINCT c.victim) FROM contacts c \
              LEFT JOIN findings f ON f.kind = 'c2_server' AND f.subject = c.c2 \
              WHERE c.day BETWEEN ?1 AND ?2 AND ({condition})"
         );
-        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(day_number(period.from)).bind(day_number(period.to));
-        if let Some(home) = home {
-            query = query.bind(home);
-        }
+        let query =
+            sqlx::query_scalar::<_, i64>(&sql).bind(day_number(period.from)).bind(day_number(period.to)).bind(home);
         Ok(query.fetch_one(&self.pool).await? as u64)
     }
 
@@ -389,6 +382,100 @@ impl Store for SqliteStore {
         let last: Option<i64> = row.try_get("last")?;
         Ok(first.zip(last).map(|(f, l)| Period { from: day_from(f), to: day_from(l) }))
     }
+
+    async fn activity_by_family(&self, period: Period) -> Result<Vec<GroupActivity>> {
+        let rows = sqlx::query(
+            "SELECT f.malware AS key, COUNT(DISTINCT c.c2) AS c2s, COUNT(DISTINCT c.victim) AS hosts FROM contacts c \
+             LEFT JOIN findings f ON f.kind = 'c2_server' AND f.subject = c.c2 \
+             WHERE c.day BETWEEN ?1 AND ?2 GROUP BY f.malware ORDER BY hosts DESC, key",
+        )
+        .bind(day_number(period.from))
+        .bind(day_number(period.to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| group_from_row(r, None)).collect()
+    }
+
+    async fn activity_by_home_network(&self, period: Period) -> Result<Vec<GroupActivity>> {
+        let rows = sqlx::query(
+            "SELECT h.asn AS asn, MAX(json_extract(h.attribution, '$.routing.as_name')) AS label, \
+                    COUNT(DISTINCT c.c2) AS c2s, COUNT(DISTINCT c.victim) AS hosts FROM contacts c \
+             LEFT JOIN findings h ON h.kind = 'infected_host' AND h.subject = c.victim \
+             WHERE c.day BETWEEN ?1 AND ?2 GROUP BY h.asn ORDER BY hosts DESC, asn",
+        )
+        .bind(day_number(period.from))
+        .bind(day_number(period.to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let asn: Option<i64> = r.try_get("asn")?;
+                group_from_row(r, asn.map(|a| format!("AS{a}")))
+            })
+            .collect()
+    }
+
+    async fn top_victims(
+        &self,
+        period: Period,
+        scope: C2Scope,
+        country: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<VictimActivity>> {
+        let (condition, home) = scope_condition(scope);
+        let sql = format!(
+            "SELECT c.victim AS victim, COUNT(DISTINCT c.c2) AS c2s, SUM(c.flows) AS flows, MIN(c.day) AS first, \
+                    MAX(c.day) AS last, MAX(h.asn) AS asn FROM contacts c \
+             LEFT JOIN findings f ON f.kind = 'c2_server' AND f.subject = c.c2 \
+             LEFT JOIN findings h ON h.kind = 'infected_host' AND h.subject = c.victim \
+             WHERE c.day BETWEEN ?1 AND ?2 AND ({condition}) AND (?4 IS NULL OR f.country = ?4) \
+             GROUP BY c.victim ORDER BY flows DESC, victim LIMIT ?5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(day_number(period.from))
+            .bind(day_number(period.to))
+            .bind(home)
+            .bind(country)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VictimActivity {
+                    address: r.try_get("victim")?,
+                    c2_servers: r.try_get::<i64, _>("c2s")? as u64,
+                    flows: r.try_get::<i64, _>("flows")? as u64,
+                    first_day: day_from(r.try_get("first")?),
+                    last_day: day_from(r.try_get("last")?),
+                    asn: r.try_get::<Option<i64>, _>("asn")?.map(|a| a as u32),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The SQL condition selecting a scope's C2 servers (`f` is the C2's finding; `?3` the home country).
+fn scope_condition(scope: C2Scope) -> (&'static str, Option<String>) {
+    match scope {
+        C2Scope::All => (SCOPE_ALL, None),
+        C2Scope::Overseas(home) => (SCOPE_OVERSEAS, Some(home.to_string())),
+        C2Scope::Domestic(home) => (SCOPE_DOMESTIC, Some(home.to_string())),
+        C2Scope::Unattributed => (SCOPE_UNATTRIBUTED, None),
+    }
+}
+
+fn group_from_row(row: &SqliteRow, key: Option<String>) -> Result<GroupActivity> {
+    let key = match key {
+        Some(k) => Some(k),
+        None if row.try_get::<Option<String>, _>("key").is_ok() => row.try_get("key")?,
+        None => None,
+    };
+    Ok(GroupActivity {
+        key,
+        label: row.try_get::<Option<String>, _>("label").ok().flatten(),
+        c2_servers: row.try_get::<i64, _>("c2s")? as u64,
+        hosts: row.try_get::<i64, _>("hosts")? as u64,
+    })
 }
 
 fn parse_cc(text: Option<String>) -> Option<vedette_model::CountryCode> {

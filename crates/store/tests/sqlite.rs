@@ -156,6 +156,26 @@ async fn period_queries_count_distinct_hosts_by_scope() {
     let span = store.activity_span().await.unwrap().unwrap();
     assert_eq!((span.from, span.to), (day("2013-01-01"), day("2013-02-01")));
 
+    let families = store.activity_by_family(period).await.unwrap();
+    assert_eq!(families.len(), 1);
+    assert_eq!((families[0].key.as_deref(), families[0].c2_servers, families[0].hosts), (Some("emotet"), 3, 3));
+    let top = store.top_victims(period, C2Scope::All, None, 2).await.unwrap();
+    assert_eq!(top.len(), 2);
+    assert_eq!((top[0].address.as_str(), top[0].c2_servers, top[0].flows), ("36.0.0.1", 2, 7));
+    assert_eq!((top[0].first_day, top[0].last_day), (day("2013-01-01"), day("2013-01-03")));
+    let us_only = store.top_victims(period, C2Scope::All, Some("US"), 10).await.unwrap();
+    assert_eq!(us_only.iter().map(|v| v.address.as_str()).collect::<Vec<_>>(), vec!["36.0.0.1", "36.0.0.2"]);
+    let networks = store.activity_by_home_network(period).await.unwrap();
+    assert_eq!(networks.iter().map(|n| n.hosts).sum::<u64>(), 3);
+
+    // Period bounds are inclusive days.
+    let first_day = Period::new(day("2013-01-01"), day("2013-01-01")).unwrap();
+    assert_eq!(store.distinct_victims(first_day, C2Scope::All).await.unwrap(), 1);
+    let last_day = Period::new(day("2013-02-01"), day("2013-02-01")).unwrap();
+    assert_eq!(store.distinct_victims(last_day, C2Scope::All).await.unwrap(), 1);
+    let between = Period::new(day("2013-01-04"), day("2013-01-31")).unwrap();
+    assert_eq!(store.distinct_victims(between, C2Scope::All).await.unwrap(), 0);
+
     let empty = Period::new(day("2012-01-01"), day("2012-12-31")).unwrap();
     assert!(store.c2_activity(empty).await.unwrap().is_empty());
     assert_eq!(store.distinct_victims(empty, C2Scope::All).await.unwrap(), 0);

@@ -86,6 +86,8 @@ pub async fn run(_global: Global, args: Args) -> Result<()> {
     print!("{}", report.to_text());
     let html = dir.join("report.html");
     let json = dir.join("report.json");
+    let markdown = dir.join("report.md");
+    std::fs::write(&markdown, report.to_markdown()).with_context(|| format!("cannot write {}", markdown.display()))?;
     std::fs::write(&html, report.to_html()).with_context(|| format!("cannot write {}", html.display()))?;
     std::fs::write(&json, report.to_json()).with_context(|| format!("cannot write {}", json.display()))?;
     eprintln!(

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use vedette_model::{C2Scope, Period};
-use vedette_output::{Report, ReportInput};
+use vedette_output::{PreviousPeriod, Report, ReportInput};
 use vedette_store::Store;
 
 use super::{open_existing_store, Global};
@@ -13,6 +13,7 @@ use crate::config::Config;
 pub enum Format {
     Text,
     Json,
+    Markdown,
     Html,
 }
 
@@ -38,6 +39,9 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
+/// Home hosts listed by name in the report (the rest are counted).
+const TOP_HOSTS: u64 = 50;
+
 /// Reads the period's aggregates from the store.
 pub async fn gather(store: &dyn Store, config: &Config, period: Period) -> Result<ReportInput> {
     let home = config.home_country;
@@ -57,6 +61,24 @@ pub async fn gather(store: &dyn Store, config: &Config, period: Period) -> Resul
         input.sources.push(format!("attribution: {attribution}"));
     }
     input.attribution_policy = config.policy_name.clone();
+    input.families = store.activity_by_family(period).await?;
+    input.home_networks = store.activity_by_home_network(period).await?;
+    input.top_hosts = store.top_victims(period, C2Scope::All, None, TOP_HOSTS).await?;
+    let before = period.previous();
+    input.previous = Some(PreviousPeriod {
+        period: before,
+        c2_servers: store.c2_activity(before).await?,
+        hosts_overseas: store.distinct_victims(before, C2Scope::Overseas(home)).await?,
+        hosts_domestic: store.distinct_victims(before, C2Scope::Domestic(home)).await?,
+        hosts_by_country: store.victims_by_country(before).await?,
+    });
+    // Said plainly until the stages that produce these data exist: never shown as zero.
+    input.not_covered = vec![
+        "Hosts whose C2 contact was cut (sinkhole, blocking, takedown): no response actions are recorded in the store."
+            .into(),
+        "Backdoored websites of monitored organisations: no website monitoring data is stored.".into(),
+        "Complaints received from partner CERTs: no case data is stored.".into(),
+    ];
     Ok(input)
 }
 
@@ -64,6 +86,7 @@ pub fn render(report: &Report, format: Format) -> String {
     match format {
         Format::Text => report.to_text(),
         Format::Json => report.to_json() + "\n",
+        Format::Markdown => report.to_markdown(),
         Format::Html => report.to_html(),
     }
 }
