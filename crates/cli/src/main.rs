@@ -46,6 +46,8 @@ enum Command {
     Findings(commands::findings::Args),
     /// Write the situation report for a period
     Report(commands::report::Args),
+    /// Every view of whom an address belongs to, the conflicts and the confidence
+    Whois(commands::whois::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
             Command::Feeds(args) => commands::feeds::run(global, args).await,
             Command::Findings(args) => commands::findings::run(global, args).await,
             Command::Report(args) => commands::report::run(global, args).await,
+            Command::Whois(args) => commands::whois::run(global, args),
         }
     });
     match result {

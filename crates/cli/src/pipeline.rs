@@ -6,9 +6,10 @@
 //! and writes; the channel between them is bounded, so a slow store slows the reader
 //! instead of filling memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use vedette_detect::{Home, IndicatorMatcher, IndicatorSet};
+use vedette_detect::{BeaconConfig, Home, IndicatorSet, TelemetryDetector};
 use vedette_enrich::Attributor;
 use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind};
 use vedette_model::{Finding, FindingKind, Rejected};
@@ -26,6 +27,9 @@ use vedette_store::{IngestedFile, Store};
 
 /// Records per message between the reader and the writer.
 const BATCH: usize = 8192;
+/// Contacts per store write: each write merges whole (day, C2) sets, so fewer, larger
+/// writes rewrite less.
+const CONTACT_BATCH: usize = 1 << 18;
 /// Messages in flight between them.
 const CHANNEL_DEPTH: usize = 4;
 
@@ -146,6 +150,16 @@ fn progress_bar(show: bool, size: u64, label: &str) -> ProgressBar {
     bar
 }
 
+/// Fixes each event's identity (the dedupe key) as the feed gave it, on the reader's
+/// thread, so enrichment and updated attribution data never make a duplicate and the
+/// hashing runs beside the store's writes instead of before them.
+fn sealed(mut batch: Batch) -> Batch {
+    for event in &mut batch.events {
+        vedette_ingest::seal(event);
+    }
+    batch
+}
+
 /// Parses one file on its own thread, sending batches as they fill.
 fn spawn_reader(
     input: Input,
@@ -153,7 +167,8 @@ fn spawn_reader(
     bar: ProgressBar,
 ) -> std::thread::JoinHandle<std::io::Result<()>> {
     std::thread::spawn(move || {
-        let mut file = File::open(&input.path)?;
+        // Plain or gzip, recognised by the bytes; the content hash above is of the file as stored.
+        let mut file = vedette_ingest::open_source(&input.path)?;
         let source = input.path.display().to_string();
         let mut decoder = Decoder::new(&input.feed, &source);
         let mut buf = vec![0u8; 1 << 20];
@@ -165,12 +180,12 @@ fn spawn_reader(
             }
             decoder.push(&buf[..n], &mut batch);
             bar.inc(n as u64);
-            if batch.len() >= BATCH && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+            if batch.len() >= BATCH && tx.blocking_send(sealed(std::mem::take(&mut batch))).is_err() {
                 return Ok(()); // the writer stopped; its error is reported there
             }
         }
         decoder.finish(&mut batch);
-        let _ = tx.blocking_send(batch);
+        let _ = tx.blocking_send(sealed(batch));
         bar.finish_and_clear();
         Ok(())
     })
@@ -191,30 +206,44 @@ impl Pipeline<'_> {
         }
         if !telemetry_inputs.is_empty() {
             let indicators = IndicatorSet::from_events(&self.store.c2_indicators().await?);
-            let mut matcher = IndicatorMatcher::new(indicators, self.home.clone());
+            let mut matcher = TelemetryDetector::new(indicators, self.home.clone(), BeaconConfig::default());
             for input in telemetry_inputs {
                 self.ingest_file(run, input, &mut summary, &mut reasons, Some(&mut matcher)).await?;
             }
-            let detections = matcher.finish();
+            tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "telemetry read");
+            let (mut detections, beacons) = matcher.finish();
+            tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "detection finished");
             summary.flows_matched = detections.flows_matched;
-            let findings: Vec<Finding> = detections
-                .findings
-                .into_iter()
-                .map(|mut f| {
-                    if let Ok(ip) = f.subject.parse() {
-                        f.attribution = Some(self.attributor.attribute(ip));
+            // Findings are attributed and written a batch at a time: a national run finds
+            // millions of infected hosts, and only their compact form is kept in memory.
+            let mut victim_asn: HashMap<IpAddr, u32> = HashMap::with_capacity(detections.victims.len());
+            let mut chunk: Vec<Finding> = Vec::with_capacity(BATCH);
+            // Beaconing findings come first: a candidate C2 that a feed also lists is then
+            // widened to confirmed by the indicator match's upsert.
+            for mut finding in beacons.into_iter().chain(detections.findings()) {
+                if let Ok(ip) = finding.subject.parse::<IpAddr>() {
+                    let attribution = self.attributor.attribute(ip);
+                    if finding.kind == FindingKind::InfectedHost {
+                        if let Some(asn) = attribution.asn() {
+                            victim_asn.insert(ip, asn);
+                        }
                     }
-                    f
-                })
-                .collect();
-            for f in &findings {
-                *summary.findings.entry(f.kind.to_string()).or_default() += 1;
+                    finding.attribution = Some(attribution);
+                }
+                *summary.findings.entry(finding.kind.to_string()).or_default() += 1;
+                chunk.push(finding);
+                if chunk.len() == BATCH {
+                    self.store.upsert_findings(&chunk).await?;
+                    chunk.clear();
+                }
             }
-            for chunk in findings.chunks(BATCH) {
-                self.store.upsert_findings(chunk).await?;
+            self.store.upsert_findings(&chunk).await?;
+            tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "findings stored");
+            for contact in &mut detections.contacts {
+                contact.victim_asn = victim_asn.get(&contact.victim).copied();
             }
-            for chunk in detections.contacts.chunks(BATCH) {
-                self.store.add_contacts(chunk).await?;
+            for part in detections.contacts.chunks(CONTACT_BATCH) {
+                self.store.add_contacts(part).await?;
             }
             summary.contacts = detections.contacts.len() as u64;
         }
@@ -232,7 +261,17 @@ impl Pipeline<'_> {
     /// Keeps the names of the feeds and attribution sources behind the stored figures,
     /// for the report's method section.
     async fn record_sources(&self, summary: &Summary) -> Result<()> {
-        let attribution = self.attributor.sources().join(", ");
+        // With each dataset's version (build date, serial) where the source gives one.
+        let attribution = self
+            .attributor
+            .source_versions()
+            .into_iter()
+            .map(|(source, version)| match version {
+                Some(v) => format!("{source} ({v})"),
+                None => source,
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         if !attribution.is_empty() {
             self.store.set_meta("sources.attribution", &attribution).await?;
         }
@@ -255,7 +294,7 @@ impl Pipeline<'_> {
         input: Input,
         summary: &mut Summary,
         reasons: &mut BTreeMap<String, u64>,
-        mut matcher: Option<&mut IndicatorMatcher>,
+        mut matcher: Option<&mut TelemetryDetector>,
     ) -> Result<()> {
         let (hash, size) = content_hash(&input.path)?;
         let shown = input.path.display().to_string();
@@ -275,10 +314,10 @@ impl Pipeline<'_> {
         let observed = Utc::now();
         while let Some(mut batch) = rx.recv().await {
             if !batch.events.is_empty() {
-                // The identity (the dedupe key) is fixed as the feed gave the event, so
-                // enrichment and updated attribution data never make a duplicate.
+                // Events arrive sealed (`sealed`): enrichment below leaves their identity.
                 for event in &mut batch.events {
-                    event.seal();
+                    // Fills geolocation.cc, asn, as_name and network where the feed left them empty.
+                    self.attributor.fill_event(event);
                     event.time_observation = Some(observed);
                 }
                 summary.events_read += batch.events.len() as u64;

@@ -314,3 +314,64 @@ fn an_empty_period_says_so_plainly() {
     assert!(text(&out.stdout).contains("abusech-feodo") && text(&out.stdout).contains("zeek-conn"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Precision and recall of what detection concluded, against what the generator planted.
+/// Floors are set honestly below what the detectors reach on this sample, so a regression
+/// fails the test.
+#[test]
+fn detection_accuracy_against_the_ground_truth() {
+    let dir = temp_dir("accuracy");
+    run_demo(&dir, "7");
+    let truth = read_json(&dir.join("ground-truth.json"));
+    let store = format!("sqlite://{}", dir.join("vedette.db").display());
+    let out = vedette(&["--store", &store, "findings", "--json"]);
+    assert!(out.status.success());
+    let findings: Vec<Value> = serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone();
+    let of_kind = |kind: &str, confirmed: Option<bool>| -> BTreeSet<String> {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == kind && confirmed.is_none_or(|c| f["confirmed"] == c))
+            .map(|f| f["subject"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let ratio = |hit: usize, of: usize| if of == 0 { 1.0 } else { hit as f64 / of as f64 };
+
+    // Confirmed C2 servers: every one is a planted C2 that the feed lists.
+    let listed: BTreeSet<String> = truth["c2_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["listed"] == true)
+        .map(|c| c["ip"].as_str().unwrap().to_string())
+        .collect();
+    let confirmed = of_kind("c2_server", Some(true));
+    let precision = ratio(confirmed.intersection(&listed).count(), confirmed.len());
+    assert!(precision >= 0.95, "confirmed C2 precision {precision}");
+
+    // Beaconing pairs against the planted hourly implants.
+    let planted: BTreeSet<String> = truth["beaconing"]["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} -> {}:{}", p["host"].as_str().unwrap(), p["c2"].as_str().unwrap(), p["port"]))
+        .collect();
+    assert!(planted.len() >= 20, "too few planted beacons to measure");
+    let found = of_kind("beaconing_pair", None);
+    let hits = found.intersection(&planted).count();
+    let (precision, recall) = (ratio(hits, found.len()), ratio(hits, planted.len()));
+    assert!(precision >= 0.95 && recall >= 0.9, "beaconing precision {precision}, recall {recall}");
+
+    // Candidate C2 servers (beaconed to by several home hosts, listed nowhere).
+    let unlisted: BTreeSet<String> = truth["c2_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["listed"] == false)
+        .map(|c| c["ip"].as_str().unwrap().to_string())
+        .collect();
+    let candidates = of_kind("c2_server", Some(false));
+    assert!(!candidates.is_empty());
+    let precision = ratio(candidates.intersection(&unlisted).count(), candidates.len());
+    assert!(precision >= 0.95, "candidate C2 precision {precision}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

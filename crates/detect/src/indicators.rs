@@ -86,18 +86,56 @@ pub struct IndicatorMatcher {
     flows_matched: u64,
 }
 
+/// A home host in contact with listed C2 servers: kept compact (no heap data but the list
+/// of its C2s), since a national run finds millions; [`Detections::infected_host`] turns
+/// one into a finding when it is written.
+#[derive(Debug, Clone)]
+pub struct Victim {
+    pub ip: IpAddr,
+    pub first_us: i64,
+    pub last_us: i64,
+    pub flows: u64,
+    pub c2s: Vec<IpAddr>,
+}
+
 /// What detection found.
 #[derive(Debug, Default)]
 pub struct Detections {
-    pub findings: Vec<Finding>,
+    /// One confirmed `c2_server` finding per listed C2 that home hosts contacted.
+    pub c2_findings: Vec<Finding>,
+    pub victims: Vec<Victim>,
     pub contacts: Vec<C2Contact>,
     pub flows_seen: u64,
     pub flows_matched: u64,
+    malware_of: HashMap<IpAddr, String>,
 }
 
 impl Detections {
     pub fn c2_servers(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|f| f.kind == FindingKind::C2Server)
+        self.c2_findings.iter()
+    }
+
+    /// The `infected_host` finding for one victim.
+    pub fn infected_host(&self, v: &Victim) -> Finding {
+        let listed: Vec<String> = v.c2s.iter().map(IpAddr::to_string).collect();
+        Finding {
+            kind: FindingKind::InfectedHost,
+            subject: v.ip.to_string(),
+            first_seen: time(v.first_us),
+            last_seen: time(v.last_us),
+            score: 1.0,
+            confirmed: true,
+            malware: v.c2s.first().and_then(|c2| self.malware_of.get(c2)).cloned(),
+            reason: format!("home host in contact with listed C2 server {} ({} flows)", listed.join(", "), v.flows),
+            attribution: None,
+            // The C2 server's finding carries the indicator events that prove the link.
+            evidence: Vec::new(),
+        }
+    }
+
+    /// Every finding: the C2 servers, then the infected hosts (built one at a time).
+    pub fn findings(&self) -> impl Iterator<Item = Finding> + '_ {
+        self.c2_findings.iter().cloned().chain(self.victims.iter().map(|v| self.infected_host(v)))
     }
 }
 
@@ -133,8 +171,9 @@ impl IndicatorMatcher {
     }
 
     pub fn finish(self) -> Detections {
-        let mut per_c2: HashMap<IpAddr, (Counter, u64)> = HashMap::new();
-        let mut per_victim: HashMap<IpAddr, (Counter, Vec<IpAddr>)> = HashMap::new();
+        let mut per_c2: HashMap<IpAddr, Counter> = HashMap::new();
+        let mut victims_of: HashMap<IpAddr, u64> = HashMap::new();
+        let mut per_victim: HashMap<IpAddr, Victim> = HashMap::new();
         let mut contacts = Vec::with_capacity(self.contacts.len());
         for (&(c2, victim, day), counter) in &self.contacts {
             contacts.push(C2Contact {
@@ -145,28 +184,36 @@ impl IndicatorMatcher {
                 last: time(counter.last_us),
                 flows: counter.flows,
                 bytes: counter.bytes,
+                victim_asn: None,
             });
-            merge(&mut per_c2.entry(c2).or_insert((*counter, 0)).0, counter);
-            let v = per_victim.entry(victim).or_insert((*counter, Vec::new()));
-            merge(&mut v.0, counter);
-            if !v.1.contains(&c2) {
-                v.1.push(c2);
+            let c = per_c2.entry(c2).or_insert(Counter { flows: 0, ..*counter });
+            merge(c, counter);
+            c.flows += counter.flows;
+            let v = per_victim.entry(victim).or_insert_with(|| Victim {
+                ip: victim,
+                first_us: counter.first_us,
+                last_us: counter.last_us,
+                flows: 0,
+                c2s: Vec::new(),
+            });
+            v.first_us = v.first_us.min(counter.first_us);
+            v.last_us = v.last_us.max(counter.last_us);
+            v.flows += counter.flows;
+            if !v.c2s.contains(&c2) {
+                v.c2s.push(c2);
+                *victims_of.entry(c2).or_default() += 1;
             }
         }
-        let mut victims_of: HashMap<IpAddr, u64> = HashMap::new();
-        for (_, c2s) in per_victim.values() {
-            for c2 in c2s {
-                *victims_of.entry(*c2).or_default() += 1;
-            }
-        }
-        for (c2, (_, victims)) in per_c2.iter_mut() {
-            *victims = victims_of.get(c2).copied().unwrap_or(0);
-        }
-        let mut findings = Vec::new();
-        for (c2, (counter, victims)) in &per_c2 {
+        let mut c2_findings = Vec::new();
+        let mut malware_of = HashMap::new();
+        for (c2, counter) in &per_c2 {
             let indicator = self.indicators.get(c2).cloned().unwrap_or_default();
             let family = indicator.malware.clone().unwrap_or_else(|| "unknown family".into());
-            findings.push(Finding {
+            let victims = victims_of.get(c2).copied().unwrap_or(0);
+            if let Some(m) = &indicator.malware {
+                malware_of.insert(*c2, m.clone());
+            }
+            c2_findings.push(Finding {
                 kind: FindingKind::C2Server,
                 subject: c2.to_string(),
                 first_seen: time(counter.first_us),
@@ -177,36 +224,25 @@ impl IndicatorMatcher {
                 reason: format!(
                     "listed by {} as a {family} C2 and contacted by {victims} home host{} in {} flows",
                     indicator.feeds.join(", "),
-                    if *victims == 1 { "" } else { "s" },
+                    if victims == 1 { "" } else { "s" },
                     counter.flows
                 ),
                 attribution: None,
                 evidence: indicator.evidence.clone(),
             });
         }
-        for (victim, (counter, c2s)) in &per_victim {
-            let first = self.indicators.get(&c2s[0]).cloned().unwrap_or_default();
-            let listed: Vec<String> = c2s.iter().map(IpAddr::to_string).collect();
-            findings.push(Finding {
-                kind: FindingKind::InfectedHost,
-                subject: victim.to_string(),
-                first_seen: time(counter.first_us),
-                last_seen: time(counter.last_us),
-                score: 1.0,
-                confirmed: true,
-                malware: first.malware.clone(),
-                reason: format!(
-                    "home host in contact with listed C2 server {} ({} flows)",
-                    listed.join(", "),
-                    counter.flows
-                ),
-                attribution: None,
-                evidence: first.evidence.clone(),
-            });
-        }
-        findings.sort_by(|a, b| (a.kind, &a.subject).cmp(&(b.kind, &b.subject)));
+        c2_findings.sort_by(|a, b| a.subject.cmp(&b.subject));
+        let mut victims: Vec<Victim> = per_victim.into_values().collect();
+        victims.sort_by_key(|v| v.ip);
         contacts.sort_by_key(|c| (c.c2, c.victim, c.day));
-        Detections { findings, contacts, flows_seen: self.flows_seen, flows_matched: self.flows_matched }
+        Detections {
+            c2_findings,
+            victims,
+            contacts,
+            flows_seen: self.flows_seen,
+            flows_matched: self.flows_matched,
+            malware_of,
+        }
     }
 }
 
@@ -267,7 +303,8 @@ mod tests {
         assert_eq!(d.flows_seen, 5);
         assert_eq!(d.flows_matched, 3);
         assert_eq!(d.c2_servers().count(), 1);
-        assert_eq!(d.findings.iter().filter(|f| f.kind == FindingKind::InfectedHost).count(), 2);
+        assert_eq!(d.findings().filter(|f| f.kind == FindingKind::InfectedHost).count(), 2);
+        assert_eq!(d.infected_host(&d.victims[0]).malware.as_deref(), Some("emotet"));
         assert_eq!(d.contacts.len(), 2);
         assert_eq!(d.contacts[0].flows, 2);
         assert_eq!(d.contacts[0].bytes, 300);

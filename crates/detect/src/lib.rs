@@ -1,9 +1,11 @@
 //! Detection: telemetry and stored indicators in, [`Finding`]s and C2→victim links out.
 //!
-//! Indicator matching is the first detector: every C2 address the feeds list is compiled
+//! Two detectors so far. Indicator matching: every C2 address the feeds list is compiled
 //! into a set, every flow is checked against it, and a home host that reaches a listed
 //! C2 (or is reached by one) becomes an `infected_host`, the C2 a `c2_server` confirmed
-//! by traffic, with a daily [`C2Contact`] counter between them.
+//! by traffic, with a daily [`C2Contact`] counter between them. Beaconing
+//! ([`BeaconTracker`]): pairs that call at a steady rhythm, scored in RITA's spirit, with
+//! destinations that several home hosts beacon to as candidate C2 servers.
 //!
 //! ```
 //! use vedette_detect::{Home, IndicatorMatcher, IndicatorSet};
@@ -22,8 +24,16 @@
 //! assert_eq!(found.contacts.len(), 1);
 //! ```
 
+mod beacon;
+mod dga;
 mod home;
 mod indicators;
+mod psl;
+mod telemetry;
 
+pub use beacon::{Beacon, BeaconConfig, BeaconScore, BeaconTracker};
+pub use dga::{auc, DgaModel, DgaScore};
 pub use home::Home;
-pub use indicators::{Detections, Indicator, IndicatorMatcher, IndicatorSet};
+pub use indicators::{Detections, Indicator, IndicatorMatcher, IndicatorSet, Victim};
+pub use psl::PublicSuffixList;
+pub use telemetry::TelemetryDetector;

@@ -10,7 +10,7 @@ use vedette_model::{CountryCode, Rejected};
 use vedette_model::ranges::{key, prefix_bounds};
 
 /// One delegation record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Delegation {
     pub source: Arc<str>,
     pub registry: String,
@@ -26,6 +26,8 @@ pub struct Delegations {
     pub addresses: Vec<(u128, u128, Arc<Delegation>)>,
     /// `(first ASN, last ASN, country)`.
     pub asns: Vec<(u32, u32, CountryCode)>,
+    /// The dataset's version, from its header line: registry, serial and end date.
+    pub version: Option<String>,
 }
 
 /// Reads one delegated file; malformed lines come back as rejected records.
@@ -54,6 +56,10 @@ fn parse_line(source: &Arc<str>, line: &str, out: &mut Delegations) -> Result<()
     let fields: Vec<&str> = line.split('|').collect();
     // The version line starts with the format version (`2`, `2.3`), records with a registry.
     if fields[0].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        // `version|registry|serial|records|startdate|enddate|UTCoffset`
+        if let [format, registry, serial, _, _, end, ..] = fields.as_slice() {
+            out.version = Some(format!("{registry} serial {serial} to {end} (format {format})"));
+        }
         return Ok(());
     }
     if fields.len() >= 6 && fields[1] == "*" && fields[5].trim() == "summary" {

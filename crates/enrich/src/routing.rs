@@ -10,7 +10,7 @@ use vedette_model::{CountryCode, Rejected};
 
 use vedette_model::ranges::prefix_bounds;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Route {
     pub source: Arc<str>,
     pub prefix: String,

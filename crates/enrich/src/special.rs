@@ -2,9 +2,12 @@
 //! documentation, benchmarking, multicast and reserved ranges have no country.
 
 use std::net::IpAddr;
+#[cfg(test)]
 use std::sync::OnceLock;
 
-use vedette_model::ranges::{prefix_bounds, RangeMap};
+use vedette_model::ranges::prefix_bounds;
+#[cfg(test)]
+use vedette_model::ranges::RangeMap;
 
 const SPECIAL_USE: &[&str] = &[
     "0.0.0.0/8",
@@ -34,20 +37,22 @@ const SPECIAL_USE: &[&str] = &[
     "ff00::/8",
 ];
 
+/// The special-use ranges as key bounds; the compiled table holds them as one more source.
+pub fn ranges() -> Vec<(u128, u128)> {
+    SPECIAL_USE
+        .iter()
+        .map(|p| {
+            let (ip, len) = p.split_once('/').expect("prefixes in the table have a length");
+            let ip: IpAddr = ip.parse().expect("prefixes in the table are valid");
+            prefix_bounds(ip, len.parse().expect("valid length")).expect("valid prefix")
+        })
+        .collect()
+}
+
+#[cfg(test)]
 pub fn is_special_use(ip: IpAddr) -> bool {
     static TABLE: OnceLock<RangeMap<()>> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let ranges = SPECIAL_USE
-            .iter()
-            .map(|p| {
-                let (ip, len) = p.split_once('/').expect("prefixes in the table have a length");
-                let ip: IpAddr = ip.parse().expect("prefixes in the table are valid");
-                let (first, last) = prefix_bounds(ip, len.parse().expect("valid length")).expect("valid prefix");
-                (first, last, ())
-            })
-            .collect();
-        RangeMap::build(ranges)
-    });
+    let table = TABLE.get_or_init(|| RangeMap::build(ranges().into_iter().map(|(a, b)| (a, b, ())).collect()));
     table.get(ip).is_some()
 }
 

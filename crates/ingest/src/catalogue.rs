@@ -1,8 +1,11 @@
 //! The feed catalogue: one TOML file per known feed under `feeds/`, built into the binary.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use vedette_model::ClassificationType;
 
+use crate::formats::generic::{Generic, LayoutConfig};
 use crate::Format;
 
 /// Whether a feed's records are stored (indicators, alerts) or streamed (telemetry).
@@ -37,11 +40,19 @@ pub struct FeedEntry {
     pub description: String,
     pub documentation: Option<String>,
     pub url: Option<String>,
+    /// How often the provider updates the feed, as a person reads it (`hourly`, `daily`).
+    pub schedule: Option<String>,
+    /// For `format = "generic"`: the layouts this feed's files come in.
+    #[serde(default)]
+    pub layouts: Vec<LayoutConfig>,
+    /// The layouts, checked; set when the catalogue is built.
+    #[serde(skip)]
+    pub(crate) generic: Option<Arc<Generic>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogueError {
-    #[error("feeds/{file}: {reason}")]
+    #[error("{file}: {reason}")]
     Invalid { file: String, reason: String },
     #[error("unknown feed {name:?}; known feeds: {known}")]
     Unknown { name: String, known: String },
@@ -54,8 +65,24 @@ pub struct Catalogue {
 }
 
 const BUILTIN: &[(&str, &str)] = &[
-    ("abusech-feodo.toml", include_str!("../../../feeds/abusech-feodo.toml")),
-    ("zeek-conn.toml", include_str!("../../../feeds/zeek-conn.toml")),
+    ("feeds/abusech-feodo.toml", include_str!("../../../feeds/abusech-feodo.toml")),
+    ("feeds/abusech-sslbl.toml", include_str!("../../../feeds/abusech-sslbl.toml")),
+    ("feeds/abusech-threatfox.toml", include_str!("../../../feeds/abusech-threatfox.toml")),
+    ("feeds/abusech-urlhaus.toml", include_str!("../../../feeds/abusech-urlhaus.toml")),
+    ("feeds/bambenek-c2.toml", include_str!("../../../feeds/bambenek-c2.toml")),
+    ("feeds/blocklistde.toml", include_str!("../../../feeds/blocklistde.toml")),
+    ("feeds/cymru-cap.toml", include_str!("../../../feeds/cymru-cap.toml")),
+    ("feeds/dataplane.toml", include_str!("../../../feeds/dataplane.toml")),
+    ("feeds/dshield-block.toml", include_str!("../../../feeds/dshield-block.toml")),
+    ("feeds/intelmq-json.toml", include_str!("../../../feeds/intelmq-json.toml")),
+    ("feeds/microsoft-ctip.toml", include_str!("../../../feeds/microsoft-ctip.toml")),
+    ("feeds/openphish.toml", include_str!("../../../feeds/openphish.toml")),
+    ("feeds/phishtank.toml", include_str!("../../../feeds/phishtank.toml")),
+    ("feeds/shadowserver.toml", include_str!("../../../feeds/shadowserver.toml")),
+    ("feeds/spamhaus-drop.toml", include_str!("../../../feeds/spamhaus-drop.toml")),
+    ("feeds/spamhaus-edrop.toml", include_str!("../../../feeds/spamhaus-edrop.toml")),
+    ("feeds/zeek-conn.toml", include_str!("../../../feeds/zeek-conn.toml")),
+    ("feeds/zoneh.toml", include_str!("../../../feeds/zoneh.toml")),
 ];
 
 impl Catalogue {
@@ -73,7 +100,24 @@ impl Catalogue {
         let mut errors = Vec::new();
         for (file, text) in files {
             match toml::from_str::<FeedEntry>(text) {
-                Ok(entry) => entries.push(entry),
+                Ok(mut entry) => {
+                    let invalid = |reason: String| CatalogueError::Invalid { file: file.to_string(), reason };
+                    match (entry.format, entry.layouts.is_empty()) {
+                        (Format::Generic, _) => match Generic::compile(&entry.layouts) {
+                            Ok(g) => entry.generic = Some(Arc::new(g)),
+                            Err(problems) => errors.extend(problems.into_iter().map(invalid)),
+                        },
+                        (_, false) => errors.push(invalid(format!(
+                            "layouts are read only with format = \"generic\", not {:?}",
+                            entry.format.as_str()
+                        ))),
+                        (_, true) => {}
+                    }
+                    if entries.iter().any(|e: &FeedEntry| e.name == entry.name) {
+                        errors.push(invalid(format!("feed name {:?} is used twice", entry.name)));
+                    }
+                    entries.push(entry)
+                }
                 Err(e) => {
                     errors.push(CatalogueError::Invalid { file: file.to_string(), reason: e.message().to_string() })
                 }
@@ -99,7 +143,7 @@ impl Catalogue {
 
     /// The feed whose format recognises the first bytes of a file, if exactly one does.
     pub fn probe(&self, head: &[u8]) -> Option<&FeedEntry> {
-        let mut matches = self.entries.iter().filter(|e| e.format.probe(head));
+        let mut matches = self.entries.iter().filter(|e| e.probe(head));
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }
@@ -118,8 +162,39 @@ mod tests {
     }
 
     #[test]
+    fn issue_3_every_feed_file_is_built_in_under_the_names_the_issue_lists() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../feeds");
+        let files = std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "toml"));
+        assert_eq!(files.count(), BUILTIN.len(), "a feeds/*.toml file is missing from BUILTIN");
+        let c = Catalogue::builtin();
+        for name in [
+            "abusech-feodo",
+            "abusech-threatfox",
+            "abusech-urlhaus",
+            "abusech-sslbl",
+            "spamhaus-drop",
+            "spamhaus-edrop",
+            "shadowserver",
+            "cymru-cap",
+            "bambenek-c2",
+            "blocklistde",
+            "dataplane",
+            "dshield-block",
+            "microsoft-ctip",
+            "zoneh",
+            "openphish",
+            "phishtank",
+            "intelmq-json",
+        ] {
+            assert!(c.get(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
     fn bad_entries_are_all_reported() {
-        let errors = Catalogue::from_files([("a.toml", "name = 1"), ("b.toml", "x = 2")]).unwrap_err();
+        let errors = Catalogue::from_files([("feeds/a.toml", "name = 1"), ("feeds/b.toml", "x = 2")]).unwrap_err();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].to_string().starts_with("feeds/a.toml"));
     }

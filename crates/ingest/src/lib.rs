@@ -5,6 +5,13 @@
 //! A record that cannot be read becomes a [`Rejected`] with its line and reason; it never
 //! stops the run.
 //!
+//! Most feeds are not code but a table: the [`Catalogue`] is built from `feeds/*.toml`,
+//! and a `format = "generic"` entry lists its file layouts ([`LayoutConfig`]) — CSV, one
+//! value per line, JSON, JSON lines — mapping columns to IntelMQ fields; the tables are
+//! checked when the catalogue loads, every problem reported. [`fingerprint`] gives an
+//! event's identity (the dedupe key) at feed speed; [`open_source`] reads plain or gzip
+//! files.
+//!
 //! ```
 //! use vedette_ingest::{Batch, Catalogue, Decoder};
 //!
@@ -20,13 +27,19 @@
 //! ```
 
 mod catalogue;
+mod fields;
+mod fingerprint;
 mod formats;
 mod lines;
+mod source;
 mod time;
 
 pub use catalogue::{Catalogue, CatalogueError, FeedEntry, FeedKind};
+pub use fingerprint::{fingerprint, seal};
+pub use formats::generic::{HeaderMode, LayoutConfig, Syntax, TargetConfig, Unmapped};
 pub use formats::{decode_all, Decoder, Format};
 pub use lines::LineSplitter;
+pub use source::open_source;
 pub use time::parse_utc;
 
 use vedette_model::{Event, Flow, Rejected};

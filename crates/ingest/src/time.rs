@@ -8,6 +8,9 @@ pub fn parse_utc(text: &str) -> Result<DateTime<Utc>, String> {
     if s.is_empty() {
         return Err("empty time".into());
     }
+    if let Some(t) = fast_utc(s.as_bytes()) {
+        return Ok(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -30,6 +33,26 @@ pub fn parse_utc(text: &str) -> Result<DateTime<Utc>, String> {
         }
     }
     Err(format!("{s:?} is not a time"))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (or with `T`), the layout nearly every feed row uses, read
+/// without chrono's format parser; anything else (and any invalid date) falls through.
+fn fast_utc(b: &[u8]) -> Option<DateTime<Utc>> {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b' ' || b[10] == b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+    let time = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+    Some(Utc.from_utc_datetime(&time))
 }
 
 /// Unix seconds with an optional decimal fraction (Zeek's `ts`), as microseconds,
@@ -67,6 +90,8 @@ mod tests {
         assert_eq!(parse_utc("1357380000.5").unwrap().timestamp_micros(), 1_357_380_000_500_000);
         assert!(parse_utc("yesterday").is_err());
         assert!(parse_utc("2013-02-30").is_err());
+        assert!(parse_utc("2013-02-30 10:00:00").is_err());
+        assert_eq!(parse_utc("2013-01-05T10:00:00").unwrap().to_rfc3339(), "2013-01-05T10:00:00+00:00");
     }
 
     #[test]

@@ -15,6 +15,8 @@ fn render(feed: &str, case: &str, input: &[u8]) -> String {
     let batch = decode_all(entry, case, input);
     let mut out = String::new();
     for event in &batch.events {
+        // The fast identity is the model's identity (issue 3: dedupe at feed speed).
+        assert_eq!(vedette_ingest::fingerprint(event), event.hash(), "{feed}/{case}: fingerprint differs");
         let _ = writeln!(out, "event {}", serde_json::Value::Object(event.to_intelmq()));
     }
     for f in &batch.flows {

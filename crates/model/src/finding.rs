@@ -94,4 +94,7 @@ pub struct C2Contact {
     pub last: DateTime<Utc>,
     pub flows: u64,
     pub bytes: u64,
+    /// The origin AS of the victim's address, when attribution knows it (for counting
+    /// per home network).
+    pub victim_asn: Option<u32>,
 }

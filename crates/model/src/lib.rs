@@ -28,7 +28,7 @@ pub mod ranges;
 mod rejected;
 mod taxonomy;
 
-pub use attribution::{Attribution, Confidence, Conflict, GeoView, RegistryView, RoutingView};
+pub use attribution::{location_cc, Attribution, Confidence, Conflict, GeoKind, GeoView, RegistryView, RoutingView};
 pub use country::{CountryCode, InvalidCountryCode};
 pub use event::{Endpoint, Event, EventHash, Feed};
 pub use finding::{C2Contact, Finding, FindingKind};

@@ -16,6 +16,7 @@
 //! # });
 //! ```
 
+mod aggregate;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -113,6 +114,18 @@ pub trait Store: Send + Sync {
         country: Option<&str>,
         limit: u64,
     ) -> Result<Vec<VictimActivity>>;
+    /// Per feed: events stored, records rejected, files read and when the last was read.
+    async fn feed_stats(&self) -> Result<Vec<FeedStats>>;
+}
+
+/// What the store holds from one feed (`vedette feeds`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedStats {
+    pub feed: String,
+    pub events: u64,
+    pub rejected: u64,
+    pub files: u64,
+    pub last_read: Option<DateTime<Utc>>,
 }
 
 /// Opens (creating and migrating if needed) the store a URL names.

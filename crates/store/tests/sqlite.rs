@@ -60,6 +60,7 @@ fn contact(c2: &str, victim: &str, d: &str, flows: u64) -> C2Contact {
         last: t,
         flows,
         bytes: flows * 100,
+        victim_asn: Some(64500),
     }
 }
 

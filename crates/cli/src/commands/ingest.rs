@@ -59,13 +59,13 @@ pub fn feed_for(catalogue: &Catalogue, named: Option<&str>, path: &Path) -> Resu
     if let Some(name) = named {
         return Ok(catalogue.get(name)?.clone());
     }
-    let mut head = vec![0u8; 4096];
-    let n = {
+    // The first 4 KiB, decompressed if the file is gzip (one read may return less).
+    let mut head = Vec::with_capacity(4096);
+    {
         use std::io::Read;
-        let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        file.read(&mut head).with_context(|| format!("cannot read {}", path.display()))?
-    };
-    head.truncate(n);
+        let file = vedette_ingest::open_source(path).with_context(|| format!("cannot open {}", path.display()))?;
+        file.take(4096).read_to_end(&mut head).with_context(|| format!("cannot read {}", path.display()))?;
+    }
     match catalogue.probe(&head) {
         Some(feed) => Ok(feed.clone()),
         None => {

@@ -10,14 +10,19 @@ use vedette_model::Flow;
 /// IntelMQ's flat keys (`source.ip`, `classification.type`, `feed.name`, …); rejected
 /// records go to stderr as JSON lines with their line and reason. Nothing is stored.
 ///
-/// Example:
+/// Examples:
 ///   vedette parse --feed abusech-feodo ipblocklist.csv | jq -r '."source.ip"'
+///   vedette parse --feed-file my-feed.toml export.csv   (a feed table of your own)
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// The feed that reads the file (see `vedette feeds`)
-    #[arg(long, value_name = "NAME")]
-    feed: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "feed_file", conflicts_with = "feed_file")]
+    feed: Option<String>,
+    /// A feed defined in a TOML file of your own, as those in feeds/ (format = "generic"
+    /// with [[layouts]] mapping columns to IntelMQ fields)
+    #[arg(long, value_name = "TOML")]
+    feed_file: Option<PathBuf>,
     /// The file to parse (`-` for standard input)
     file: PathBuf,
 }
@@ -41,13 +46,26 @@ fn flow_json(feed: &str, flow: &Flow) -> Map<String, Value> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let catalogue = Catalogue::builtin();
-    let feed = catalogue.get(&args.feed)?;
+    let catalogue = match &args.feed_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let name = path.display().to_string();
+            Catalogue::from_files([(name.as_str(), text.as_str())]).map_err(|errors| {
+                let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                anyhow::anyhow!("{}", all.join("; "))
+            })?
+        }
+        None => Catalogue::builtin(),
+    };
+    let feed = match &args.feed {
+        Some(name) => catalogue.get(name)?,
+        None => catalogue.entries().first().context("the feed file defines no feed")?,
+    };
     let source = args.file.display().to_string();
     let mut reader: Box<dyn Read> = if source == "-" {
         Box::new(std::io::stdin())
     } else {
-        Box::new(std::fs::File::open(&args.file).with_context(|| format!("cannot open {source}"))?)
+        vedette_ingest::open_source(&args.file).with_context(|| format!("cannot open {source}"))?
     };
     let mut decoder = Decoder::new(feed, &source);
     let stdout = std::io::stdout();

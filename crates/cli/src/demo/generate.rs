@@ -30,9 +30,27 @@ pub enum Scale {
     Small,
     /// About 400 C2 servers and 10,000 infected hosts.
     Default,
+    /// A national CERT's scale (CNCERT, first five months of 2013): 13,408 C2 servers and
+    /// 5.63 million infected home hosts, with a day of their contacts (about 2.5 GB of
+    /// conn.log).
+    National,
 }
 
 struct Params {
+    /// First simulated day and how many: a month each side of the report period for the
+    /// smaller scales, the period's last day for the national one.
+    span_from: &'static str,
+    span_days: i64,
+    /// Longest infection, in days.
+    max_window: i64,
+    /// Sort conn.log by time (it must then fit in memory).
+    sorted: bool,
+    /// Write every infection into the ground truth (not at national scale).
+    detailed_truth: bool,
+    /// Share of C2 servers the Feodo-format feed lists.
+    listed_share: f64,
+    /// Share of the hosts of unlisted C2s whose implant beacons hourly.
+    beaconing_share: f64,
     c2_servers: usize,
     infected_hosts: usize,
     clean_hosts: usize,
@@ -45,6 +63,13 @@ impl Scale {
     fn params(self) -> Params {
         match self {
             Scale::Small => Params {
+                span_from: SPAN_FROM,
+                span_days: SPAN_DAYS,
+                max_window: 60,
+                sorted: true,
+                detailed_truth: true,
+                listed_share: LISTED_SHARE,
+                beaconing_share: 0.3,
                 c2_servers: 60,
                 infected_hosts: 1_200,
                 clean_hosts: 600,
@@ -53,12 +78,36 @@ impl Scale {
                 foreign_victim_flows: 100,
             },
             Scale::Default => Params {
+                span_from: SPAN_FROM,
+                span_days: SPAN_DAYS,
+                max_window: 60,
+                sorted: true,
+                detailed_truth: true,
+                listed_share: LISTED_SHARE,
+                beaconing_share: 0.3,
                 c2_servers: 400,
                 infected_hosts: 10_000,
                 clean_hosts: 4_000,
                 benign_flows: 150_000,
                 dead_indicators: 40,
                 foreign_victim_flows: 600,
+            },
+            Scale::National => Params {
+                span_from: PERIOD_TO,
+                span_days: 1,
+                max_window: 1,
+                sorted: false,
+                detailed_truth: false,
+                // Every C2 is listed, so the store holds the whole national scale (finding
+                // unlisted C2s is the beaconing detector's work, not indicator matching's).
+                listed_share: 1.0,
+                beaconing_share: 0.0,
+                c2_servers: 13_408,
+                infected_hosts: 5_630_000,
+                clean_hosts: 1_000_000,
+                benign_flows: 4_000_000,
+                dead_indicators: 1_000,
+                foreign_victim_flows: 50_000,
             },
         }
     }
@@ -67,6 +116,7 @@ impl Scale {
         match self {
             Scale::Small => "small",
             Scale::Default => "default",
+            Scale::National => "national",
         }
     }
 }
@@ -116,6 +166,8 @@ const C2_COUNTRIES: &[(&str, f64)] = &[
 const DOMESTIC_SHARE: f64 = 0.08;
 /// Share of C2 servers the Feodo-format feed lists.
 const LISTED_SHARE: f64 = 0.65;
+/// A beaconing implant calls home every hour, ±30 s.
+const BEACON_INTERVAL_US: i64 = 3_600_000_000;
 
 const FAMILIES: &[(&str, &[u16])] = &[
     ("Emotet", &[443, 8080, 7080]),
@@ -278,6 +330,70 @@ fn conn_line(
     )
 }
 
+const CONN_HEADER: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t2012-12-01-00-00-00\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tip_proto\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\tcount\n";
+
+/// Malformed lines planted in conn.log, as a real sensor's log has: a cut line, a bad
+/// address, a bad time, bytes that are not UTF-8.
+const BAD_CONN: [&[u8]; 4] = [
+    b"1357000000.000000\tCbad1\t36.1.1.1\t40000\n",
+    b"1357000000.000000\tCbad2\t36.1.1.999\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
+    b"yesterday\tCbad3\t36.1.1.1\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
+    b"1357000000.000000\tC\xff\xfe\t36.1.1.1\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
+];
+
+/// The conn.log being written: held and sorted by time (as Zeek writes it) for the
+/// smaller scales, streamed as generated for the national one, which would not fit.
+struct ConnLog {
+    out: std::io::BufWriter<std::fs::File>,
+    held: Option<Vec<Line>>,
+    written: u64,
+    planted: usize,
+}
+
+impl ConnLog {
+    fn create(path: &Path, sorted: bool) -> Result<ConnLog> {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        out.write_all(CONN_HEADER.as_bytes())?;
+        Ok(ConnLog { out, held: sorted.then(Vec::new), written: 0, planted: 0 })
+    }
+
+    fn push(&mut self, ts_us: i64, text: String) -> Result<()> {
+        match &mut self.held {
+            Some(held) => held.push(Line { ts_us, text }),
+            None => self.write(&text, 200_000)?,
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, text: &str, every: u64) -> Result<()> {
+        if self.written > 0 && self.written % every == 0 && self.planted < BAD_CONN.len() {
+            self.out.write_all(BAD_CONN[self.planted])?;
+            self.planted += 1;
+        }
+        self.out.write_all(text.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Writes what is held and closes the log; returns (lines, planted bad lines).
+    fn finish(mut self) -> Result<(u64, usize)> {
+        if let Some(mut held) = self.held.take() {
+            held.sort_by_key(|l| l.ts_us);
+            let every = (held.len() as u64 / 5).max(1);
+            for line in &held {
+                self.write(&line.text, every)?;
+            }
+        }
+        self.out.write_all(b"#close\t2013-07-01-00-00-00\n")?;
+        self.out.flush()?;
+        Ok((self.written, self.planted))
+    }
+}
+
 /// Writes the demo's inputs and ground truth into `dir`.
 pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -293,7 +409,7 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
     // The address plan: home blocks for hosts and domestic C2s, a few blocks per foreign
     // country, and the planted conflicts.
     let home_blocks: Vec<usize> =
-        (0..(p.infected_hosts + p.clean_hosts) / 2_000 + 4).map(|_| w.plain_block(HOME)).collect();
+        (0..((p.infected_hosts + p.clean_hosts) / 2_000).min(250) + 4).map(|_| w.plain_block(HOME)).collect();
     let mut country_blocks: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (cc, weight) in C2_COUNTRIES {
         let n = if *weight >= 5.0 { 3 } else { 1 };
@@ -314,7 +430,7 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         let (family, ports) = *w.rng.pick(FAMILIES);
         let port = *w.rng.pick(ports);
         let ip = w.address_in(block);
-        let listed = w.rng.chance(LISTED_SHARE);
+        let listed = w.rng.chance(p.listed_share);
         C2 { ip, port, family, block, listed }
     };
     for block in [cn_range_kr_bank, cn_range_kr_bank, us_range_de_as, us_range_de_as, nl_moas, ru_unrouted] {
@@ -337,29 +453,70 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
     }
 
     let day0 = Utc.from_utc_datetime(
-        &NaiveDate::parse_from_str(SPAN_FROM, "%Y-%m-%d")
+        &NaiveDate::parse_from_str(p.span_from, "%Y-%m-%d")
             .expect("constant date")
             .and_hms_opt(0, 0, 0)
             .expect("midnight"),
     );
-    let mut lines: Vec<Line> = Vec::new();
+    let files = DemoFiles {
+        feodo: dir.join("ipblocklist.csv"),
+        conn_log: dir.join("conn.log"),
+        delegated: dir.join("delegated-demo-extended"),
+        pfx2as: dir.join("pfx2as.txt"),
+        as_names: dir.join("asn.txt"),
+        ground_truth: dir.join("ground-truth.json"),
+    };
+    let mut conn = ConnLog::create(&files.conn_log, p.sorted)?;
+    let span_us = p.span_days as u64 * 86_400_000_000;
+    let period_from: NaiveDate = PERIOD_FROM.parse().expect("constant date");
+    let period_to: NaiveDate = PERIOD_TO.parse().expect("constant date");
 
     // Infected hosts: each assigned to one C2, with a skew so that a few C2s control many.
-    let c2_weights: Vec<f64> = (0..c2s.len()).map(|i| 1.0 / ((i % 97) as f64 + 1.0).powf(0.9)).collect();
+    let mut cumulative = 0.0;
+    let c2_cdf: Vec<f64> = (0..c2s.len())
+        .map(|i| {
+            cumulative += 1.0 / ((i % 97) as f64 + 1.0).powf(0.9);
+            cumulative
+        })
+        .collect();
     let mut infections = Vec::new();
+    let mut beaconing_pairs = Vec::new();
     let mut home_hosts = Vec::new();
+    // Expected figures, from the generator's own bookkeeping: a host counts when its C2 is
+    // listed and it made contact on a day of the period.
+    let mut expected_servers: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    let mut expected_hosts: BTreeMap<String, u64> = BTreeMap::new();
     for _ in 0..p.infected_hosts {
         let block = *w.rng.pick(&home_blocks);
         let host = w.address_in(block);
         home_hosts.push(host);
-        let c2_index = w.rng.weighted(&c2_weights);
+        let c2_index = w.rng.weighted_cdf(&c2_cdf);
         let c2 = &c2s[c2_index];
-        let start = w.rng.below(SPAN_DAYS as u64) as i64;
-        let length = 1 + (w.rng.unit().powi(2) * 59.0) as i64;
-        let activity = 0.3 + w.rng.unit() * 0.6;
         let mut days = BTreeSet::new();
-        for day in start..(start + length).min(SPAN_DAYS) {
-            if !w.rng.chance(activity) {
+        // Some implants of C2s no feed lists beacon on a fixed schedule: what the beaconing
+        // detector must find without an indicator.
+        let beaconing = p.beaconing_share > 0.0 && !c2.listed && w.rng.chance(p.beaconing_share);
+        if beaconing {
+            let start = w.rng.below((p.span_days - 5) as u64) as i64 * 86_400_000_000;
+            let length = w.rng.range(2, 5) as i64 * 86_400_000_000;
+            let bytes = w.rng.range(300, 900);
+            let mut t = start + w.rng.below(3_600_000_000) as i64;
+            while t < start + length {
+                let jitter = w.rng.below(60_000_000) as i64 - 30_000_000;
+                let at = ts(day0, t + jitter);
+                let (orig, resp) = (bytes + w.rng.below(8), 200 + w.rng.below(16));
+                let text = conn_line(&mut w.rng, at, host, c2.ip, c2.port, "tcp", orig, resp);
+                days.insert(DateTime::from_timestamp_micros(at).expect("in range").date_naive());
+                conn.push(at, text)?;
+                t += BEACON_INTERVAL_US;
+            }
+            beaconing_pairs.push(json!({"host": host.to_string(), "c2": c2.ip.to_string(), "port": c2.port}));
+        }
+        let start = w.rng.below(p.span_days as u64) as i64;
+        let length = 1 + (w.rng.unit().powi(2) * (p.max_window - 1) as f64) as i64;
+        let activity = if p.span_days == 1 { 1.0 } else { 0.3 + w.rng.unit() * 0.6 };
+        for day in start..(start + length).min(p.span_days) {
+            if beaconing || !w.rng.chance(activity) {
                 continue;
             }
             for _ in 0..w.rng.range(1, 3) {
@@ -367,10 +524,15 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
                 let (orig, resp) = (w.rng.range(200, 1_500), w.rng.range(300, 40_000));
                 let text = conn_line(&mut w.rng, t, host, c2.ip, c2.port, "tcp", orig, resp);
                 days.insert(DateTime::from_timestamp_micros(t).expect("in range").date_naive());
-                lines.push(Line { ts_us: t, text });
+                conn.push(t, text)?;
             }
         }
-        if !days.is_empty() {
+        if c2.listed && days.iter().any(|d| period_from <= *d && *d <= period_to) {
+            let cc = w.blocks[c2.block].registry_cc.clone();
+            expected_servers.entry(cc.clone()).or_default().insert(c2_index);
+            *expected_hosts.entry(cc).or_default() += 1;
+        }
+        if p.detailed_truth && !days.is_empty() {
             infections.push(json!({
                 "host": host.to_string(),
                 "c2": c2.ip.to_string(),
@@ -394,12 +556,12 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
     for _ in 0..p.benign_flows {
         let src = *w.rng.pick(&home_hosts);
         let dst = *w.rng.pick(&benign_servers);
-        let t = ts(day0, w.rng.below(SPAN_DAYS as u64 * 86_400_000_000) as i64);
+        let t = ts(day0, w.rng.below(span_us) as i64);
         let (port, proto) =
             *w.rng.pick(&[(443u16, "tcp"), (443, "tcp"), (80, "tcp"), (53, "udp"), (123, "udp"), (993, "tcp")]);
         let (orig, resp) = (w.rng.range(60, 5_000), w.rng.range(60, 2_000_000));
         let text = conn_line(&mut w.rng, t, src, dst, port, proto, orig, resp);
-        lines.push(Line { ts_us: t, text });
+        conn.push(t, text)?;
     }
     // Foreign hosts reaching C2s: seen by the sensor, but not home hosts, so not counted.
     let foreign_blocks: Vec<usize> = country_blocks.values().flatten().copied().collect();
@@ -407,45 +569,11 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         let block = *w.rng.pick(&foreign_blocks);
         let src = w.address_in(block);
         let c2 = &c2s[w.rng.below(c2s.len() as u64) as usize];
-        let t = ts(day0, w.rng.below(SPAN_DAYS as u64 * 86_400_000_000) as i64);
+        let t = ts(day0, w.rng.below(span_us) as i64);
         let text = conn_line(&mut w.rng, t, src, c2.ip, c2.port, "tcp", 400, 900);
-        lines.push(Line { ts_us: t, text });
+        conn.push(t, text)?;
     }
-    lines.sort_by_key(|l| l.ts_us);
-
-    let files = DemoFiles {
-        feodo: dir.join("ipblocklist.csv"),
-        conn_log: dir.join("conn.log"),
-        delegated: dir.join("delegated-demo-extended"),
-        pfx2as: dir.join("pfx2as.txt"),
-        as_names: dir.join("asn.txt"),
-        ground_truth: dir.join("ground-truth.json"),
-    };
-
-    // conn.log, with malformed lines planted at fixed places.
-    let mut conn = std::io::BufWriter::new(
-        std::fs::File::create(&files.conn_log).with_context(|| format!("cannot write {}", files.conn_log.display()))?,
-    );
-    writeln!(conn, "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t2012-12-01-00-00-00")?;
-    writeln!(conn, "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tip_proto")?;
-    writeln!(conn, "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\tcount")?;
-    let bad_conn: [&[u8]; 4] = [
-        b"1357000000.000000\tCbad1\t36.1.1.1\t40000\n",
-        b"1357000000.000000\tCbad2\t36.1.1.999\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
-        b"yesterday\tCbad3\t36.1.1.1\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
-        b"1357000000.000000\tC\xff\xfe\t36.1.1.1\t40000\t8.8.8.8\t53\tudp\tdns\t0.1\t40\t80\tSF\tT\tF\t0\tDd\t1\t68\t1\t108\t-\t17\n",
-    ];
-    for (i, line) in lines.iter().enumerate() {
-        if i > 0 && i % (lines.len() / 5).max(1) == 0 {
-            if let Some(bad) = bad_conn.get(i / (lines.len() / 5).max(1) - 1) {
-                conn.write_all(bad)?;
-            }
-        }
-        conn.write_all(line.text.as_bytes())?;
-        conn.write_all(b"\n")?;
-    }
-    writeln!(conn, "#close\t2013-07-01-00-00-00")?;
-    conn.flush()?;
+    let (conn_lines, planted_conn) = conn.finish()?;
 
     // The Feodo Tracker-format indicator file.
     let mut feodo = String::from("################################################################\n# abuse.ch Feodo Tracker Botnet C2 IP Blocklist (CSV)          #\n# Synthetic sample written by `vedette demo`                   #\n################################################################\n#\n");
@@ -550,10 +678,15 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
                 "conflicts": b.conflicts,
             })
         }).collect::<Vec<_>>(),
+        "beaconing": {"interval_s": BEACON_INTERVAL_US / 1_000_000, "pairs": beaconing_pairs},
         "dead_indicators": dead.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
         "infections": infections,
-        "planted_rejections": {"ipblocklist.csv": 3, "conn.log": bad_conn.len()},
-        "conn_log_lines": lines.len(),
+        "planted_rejections": {"ipblocklist.csv": 3, "conn.log": planted_conn},
+        "conn_log_lines": conn_lines,
+        "expected": {
+            "servers_by_registry_country": expected_servers.iter().map(|(cc, s)| (cc.clone(), s.len())).collect::<BTreeMap<_, _>>(),
+            "hosts_by_registry_country": expected_hosts,
+        },
     });
     std::fs::write(&files.ground_truth, serde_json::to_string_pretty(&truth)?)?;
     Ok(files)

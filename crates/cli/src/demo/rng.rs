@@ -37,6 +37,13 @@ impl Rng {
         &items[self.below(items.len() as u64) as usize]
     }
 
+    /// An index drawn by cumulative weights (`cdf` ascending), in O(log n).
+    pub fn weighted_cdf(&mut self, cdf: &[f64]) -> usize {
+        let total = cdf.last().copied().unwrap_or(0.0);
+        let x = self.unit() * total;
+        cdf.partition_point(|&c| c <= x).min(cdf.len().saturating_sub(1))
+    }
+
     /// An index drawn with the given weights.
     pub fn weighted(&mut self, weights: &[f64]) -> usize {
         let total: f64 = weights.iter().sum();

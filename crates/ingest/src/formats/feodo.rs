@@ -9,7 +9,9 @@
 
 use std::net::IpAddr;
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 use vedette_model::{ClassificationType, Event};
 
 use super::{csv_line, Context, LineFormat};
@@ -100,23 +102,26 @@ impl LineFormat for Feodo {
 
     fn finish(&mut self, ctx: &Context, out: &mut Batch) {
         let Some((first_line, text)) = self.json.take() else { return };
-        let document: Value = match serde_json::from_str(&text) {
+        // Records are cut out as raw text first: each keeps its original bytes as `raw`,
+        // and only the fields the feed defines are read, without building a map per record.
+        let records: Vec<&RawValue> = match serde_json::from_str(&text) {
             Ok(v) => v,
             Err(e) => {
                 let line = first_line + e.line().saturating_sub(1) as u64;
-                out.rejected.push(ctx.reject(line, b"", format!("malformed JSON (truncated file?): {e}")));
+                let reason = if e.is_data() {
+                    format!("expected a JSON array of C2 records: {e}")
+                } else {
+                    format!("malformed JSON (truncated file?): {e}")
+                };
+                out.rejected.push(ctx.reject(line, b"", reason));
                 return;
             }
         };
-        let Value::Array(items) = document else {
-            out.rejected.push(ctx.reject(first_line, b"", "expected a JSON array of C2 records"));
-            return;
-        };
-        for (index, item) in items.iter().enumerate() {
-            let raw = serde_json::to_string(item).unwrap_or_default();
-            let result = match item.as_object() {
-                Some(object) => json_record(ctx, object, &raw),
-                None => Err("expected a JSON object".to_string()),
+        for (index, item) in records.iter().enumerate() {
+            let raw = item.get();
+            let result = match serde_json::from_str::<JsonRecord>(raw) {
+                Ok(record) => json_record(ctx, &record, raw),
+                Err(e) => Err(format!("expected a JSON object of a C2 record: {e}")),
             };
             match result {
                 Ok(event) => out.events.push(event),
@@ -126,6 +131,21 @@ impl LineFormat for Feodo {
             }
         }
     }
+}
+
+/// The fields of one `ipblocklist.json` record; others are ignored.
+#[derive(Deserialize)]
+struct JsonRecord {
+    ip_address: Option<Value>,
+    port: Option<Value>,
+    status: Option<Value>,
+    hostname: Option<Value>,
+    as_number: Option<Value>,
+    as_name: Option<Value>,
+    country: Option<Value>,
+    first_seen: Option<Value>,
+    last_online: Option<Value>,
+    malware: Option<Value>,
 }
 
 impl Feodo {
@@ -157,9 +177,21 @@ impl Feodo {
     }
 }
 
-fn json_record(ctx: &Context, object: &Map<String, Value>, raw: &str) -> Result<Event, String> {
+fn json_record(ctx: &Context, r: &JsonRecord, raw: &str) -> Result<Event, String> {
     let text = |key: &str| -> Option<String> {
-        match object.get(key) {
+        let value = match key {
+            "ip_address" => &r.ip_address,
+            "port" => &r.port,
+            "status" => &r.status,
+            "hostname" => &r.hostname,
+            "as_number" => &r.as_number,
+            "as_name" => &r.as_name,
+            "country" => &r.country,
+            "first_seen" => &r.first_seen,
+            "last_online" => &r.last_online,
+            _ => &r.malware,
+        };
+        match value {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,

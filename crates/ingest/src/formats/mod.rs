@@ -3,6 +3,8 @@
 
 mod csv_line;
 mod feodo;
+pub(crate) mod generic;
+mod intelmq_json;
 mod zeek_conn;
 
 use serde::Deserialize;
@@ -17,6 +19,10 @@ pub enum Format {
     Feodo,
     /// Zeek `conn.log`, TSV or JSON lines.
     ZeekConn,
+    /// CSV, one value per line, JSON or JSON lines, mapped by the feed's `[[layouts]]`.
+    Generic,
+    /// IntelMQ's flat JSON events, one per line.
+    IntelmqJson,
 }
 
 impl Format {
@@ -24,14 +30,20 @@ impl Format {
         match self {
             Format::Feodo => "feodo",
             Format::ZeekConn => "zeek-conn",
+            Format::Generic => "generic",
+            Format::IntelmqJson => "intelmq-json",
         }
     }
+}
 
-    /// Whether the first bytes of a file look like this format.
-    pub fn probe(self, head: &[u8]) -> bool {
-        match self {
+impl FeedEntry {
+    /// Whether the first bytes of a file look like this feed.
+    pub fn probe(&self, head: &[u8]) -> bool {
+        match self.format {
             Format::Feodo => feodo::probe(head),
             Format::ZeekConn => zeek_conn::probe(head),
+            Format::Generic => self.generic.as_ref().is_some_and(|g| g.probe(head)),
+            Format::IntelmqJson => intelmq_json::probe(head),
         }
     }
 }
@@ -57,6 +69,8 @@ pub(crate) trait LineFormat {
 enum State {
     Feodo(feodo::Feodo),
     ZeekConn(zeek_conn::ZeekConn),
+    Generic(Box<generic::GenericDecoder>),
+    IntelmqJson(intelmq_json::IntelMqJson),
 }
 
 impl State {
@@ -64,6 +78,8 @@ impl State {
         match self {
             State::Feodo(f) => f,
             State::ZeekConn(z) => z,
+            State::Generic(g) => g.as_mut(),
+            State::IntelmqJson(j) => j,
         }
     }
 }
@@ -81,6 +97,16 @@ impl Decoder {
         let state = match feed.format {
             Format::Feodo => State::Feodo(feodo::Feodo::default()),
             Format::ZeekConn => State::ZeekConn(zeek_conn::ZeekConn::default()),
+            Format::Generic => match &feed.generic {
+                Some(g) => State::Generic(Box::new(generic::GenericDecoder::new(g.clone(), source))),
+                // Entries are checked when the catalogue is built, so this is an entry made
+                // by hand without its layouts: it reads nothing and says so.
+                None => State::Generic(Box::new(generic::GenericDecoder::new(
+                    std::sync::Arc::new(generic::Generic::empty()),
+                    source,
+                ))),
+            },
+            Format::IntelmqJson => State::IntelmqJson(intelmq_json::IntelMqJson::default()),
         };
         Decoder {
             ctx: Context { source: source.to_string(), feed: feed.clone() },

@@ -59,18 +59,24 @@ CREATE TABLE finding_evidence (
     PRIMARY KEY (finding_id, event_hash)
 ) WITHOUT ROWID;
 
--- A home host's contacts with one C2 server on one day.
-CREATE TABLE contacts (
-    c2       TEXT NOT NULL,
-    victim   TEXT NOT NULL,
-    day      INTEGER NOT NULL,
-    first_us INTEGER NOT NULL,
-    last_us  INTEGER NOT NULL,
-    flows    INTEGER NOT NULL,
-    bytes    INTEGER NOT NULL,
-    PRIMARY KEY (c2, victim, day)
+-- The home hosts in contact with one C2 server on one day, as one sorted set per
+-- (day, C2): distinct counts over any period are then computed from a few compact rows
+-- instead of millions (see crates/store/src/aggregate.rs for the encoding).
+CREATE TABLE contact_sets (
+    day     INTEGER NOT NULL,
+    c2      TEXT NOT NULL,
+    victims BLOB NOT NULL,
+    hosts   INTEGER NOT NULL,
+    flows   INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL,
+    PRIMARY KEY (day, c2)
 ) WITHOUT ROWID;
-CREATE INDEX contacts_day ON contacts(day, c2, victim);
+
+-- Names of the ASes seen in findings, for the report's per-network table.
+CREATE TABLE as_labels (
+    asn  INTEGER PRIMARY KEY,
+    name TEXT NOT NULL
+);
 
 CREATE TABLE rejected (
     id     INTEGER PRIMARY KEY,
