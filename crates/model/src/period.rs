@@ -82,6 +82,10 @@ pub struct GroupActivity {
     pub key: Option<String>,
     /// A label for the key when one is known (the AS holder's name).
     pub label: Option<String>,
+    /// Where the group is, when a location view says (the region most of a network's
+    /// hosts are located in).
+    #[serde(default)]
+    pub region: Option<String>,
     pub c2_servers: u64,
     pub hosts: u64,
 }

@@ -268,14 +268,15 @@ impl Report {
         if !self.home_networks.is_empty() {
             let _ = writeln!(
                 h,
-                "<h2 id=\"networks\">By home network</h2><table><tr><th class=\"l\">network</th><th class=\"l\">holder</th><th>hosts controlled</th><th>C2 servers</th></tr>"
+                "<h2 id=\"networks\">By home network</h2><table><tr><th class=\"l\">network</th><th class=\"l\">holder</th><th class=\"l\">region</th><th>hosts controlled</th><th>C2 servers</th></tr>"
             );
             for n in self.home_networks.iter().take(TOP) {
                 let _ = writeln!(
                     h,
-                    "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
                     esc(n.key.as_deref().unwrap_or("unknown AS")),
                     esc(n.label.as_deref().unwrap_or("")),
+                    esc(n.region.as_deref().unwrap_or("–")),
                     thousands(n.hosts),
                     thousands(n.c2_servers)
                 );

@@ -65,6 +65,20 @@ impl Report {
                     );
                 }
             }
+            if !self.home_networks.is_empty() {
+                let _ = writeln!(m, "\n## By home network\n\n| network | holder | region | hosts | C2 servers |\n|---|---|---|---:|---:|");
+                for n in self.home_networks.iter().take(25) {
+                    let _ = writeln!(
+                        m,
+                        "| {} | {} | {} | {} | {} |",
+                        cell(n.key.as_deref().unwrap_or("unknown AS")),
+                        cell(n.label.as_deref().unwrap_or("")),
+                        cell(n.region.as_deref().unwrap_or("–")),
+                        thousands(n.hosts),
+                        thousands(n.c2_servers)
+                    );
+                }
+            }
             if !self.conflicted_c2_servers.is_empty() {
                 let _ = writeln!(m, "\n## Attribution conflicts\n\n| address | counted | registry | AS | conflicts | confidence |\n|---|---|---|---|---|---|");
                 for c in &self.conflicted_c2_servers {

@@ -113,11 +113,17 @@ impl Report {
         if !self.home_networks.is_empty() {
             let _ = writeln!(out, "\nHome networks with the most controlled hosts");
             for n in self.home_networks.iter().take(10) {
+                let holder = match (&n.label, &n.region) {
+                    (Some(l), Some(r)) => format!("{l} ({r})"),
+                    (Some(l), None) => l.clone(),
+                    (None, Some(r)) => format!("({r})"),
+                    (None, None) => String::new(),
+                };
                 let _ = writeln!(
                     out,
                     "  {:<14} {:<32} {:>9} hosts {:>6} C2 servers",
                     n.key.as_deref().unwrap_or("unknown AS"),
-                    truncate(n.label.as_deref().unwrap_or(""), 32),
+                    truncate(&holder, 32),
                     thousands(n.hosts),
                     thousands(n.c2_servers)
                 );

@@ -283,13 +283,14 @@ impl PeriodData {
         let mut out: Vec<GroupActivity> = names
             .into_iter()
             .enumerate()
-            .map(|(i, key)| GroupActivity { key, label: None, c2_servers: c2s[i], hosts: hosts[i] })
+            .map(|(i, key)| GroupActivity { key, label: None, region: None, c2_servers: c2s[i], hosts: hosts[i] })
             .collect();
         out.sort_by(|a, b| b.hosts.cmp(&a.hosts).then_with(|| a.key.cmp(&b.key)));
         out
     }
 
-    pub fn by_home_network(&self, labels: &HashMap<u32, String>) -> Vec<GroupActivity> {
+    /// `labels`: per AS, its holder's name and its hosts' main region, when known.
+    pub fn by_home_network(&self, labels: &HashMap<u32, (Option<String>, Option<String>)>) -> Vec<GroupActivity> {
         let mut asns: Vec<u32> = self.victims.iter().map(|(_, asn)| *asn).collect();
         asns.sort_unstable();
         asns.dedup();
@@ -303,7 +304,8 @@ impl PeriodData {
             .enumerate()
             .map(|(i, asn)| GroupActivity {
                 key: (*asn != 0).then(|| format!("AS{asn}")),
-                label: labels.get(asn).cloned(),
+                label: labels.get(asn).and_then(|l| l.0.clone()),
+                region: labels.get(asn).and_then(|l| l.1.clone()),
                 c2_servers: c2s[i],
                 hosts: hosts[i],
             })

@@ -253,7 +253,8 @@ impl Store for SqliteStore {
 
     async fn upsert_findings(&self, findings: &[Finding]) -> Result<()> {
         self.forget_periods();
-        let mut labels: BTreeMap<u32, &str> = BTreeMap::new();
+        // Per AS: its name, and how many of this batch's hosts each region holds.
+        let mut labels: BTreeMap<u32, (Option<&str>, HashMap<&str, u32>)> = BTreeMap::new();
         let mut tx = self.pool.begin().await?;
         // Many rows per statement: a national run writes millions of findings, and each
         // statement is a round trip to SQLite's worker thread.
@@ -300,9 +301,17 @@ impl Store for SqliteStore {
             query.build().execute(&mut *tx).await?;
         }
         for f in findings {
-            if let Some(routing) = f.attribution.as_ref().and_then(|a| a.routing.as_ref()) {
-                if let (Some(asn), Some(name)) = (routing.origins.first(), routing.as_name.as_deref()) {
-                    labels.insert(*asn, name);
+            if let Some(a) = f.attribution.as_ref() {
+                if let Some(asn) = a.asn() {
+                    let entry = labels.entry(asn).or_default();
+                    if let Some(name) = a.routing.as_ref().and_then(|r| r.as_name.as_deref()) {
+                        entry.0 = Some(name);
+                    }
+                    if f.kind == FindingKind::InfectedHost {
+                        if let Some(region) = a.geo.iter().find_map(|g| g.region.as_deref()) {
+                            *entry.1.entry(region).or_default() += 1;
+                        }
+                    }
                 }
             }
             if f.evidence.is_empty() {
@@ -321,12 +330,20 @@ impl Store for SqliteStore {
                     .await?;
             }
         }
-        for (asn, name) in labels {
-            sqlx::query("INSERT OR REPLACE INTO as_labels (asn, name) VALUES (?1, ?2)")
-                .bind(i64::from(asn))
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
+        for (asn, (name, regions)) in labels {
+            let region = regions.into_iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).map(|(r, _)| r);
+            if name.is_none() && region.is_none() {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO as_labels (asn, name, region) VALUES (?1, ?2, ?3) ON CONFLICT (asn) DO UPDATE SET \
+                 name = COALESCE(excluded.name, name), region = COALESCE(excluded.region, region)",
+            )
+            .bind(i64::from(asn))
+            .bind(name)
+            .bind(region)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -477,9 +494,11 @@ impl Store for SqliteStore {
     }
 
     async fn activity_by_home_network(&self, period: Period) -> Result<Vec<GroupActivity>> {
-        let rows = sqlx::query("SELECT asn, name FROM as_labels").fetch_all(&self.pool).await?;
-        let labels: HashMap<u32, String> =
-            rows.iter().map(|r| Ok((r.try_get::<i64, _>("asn")? as u32, r.try_get("name")?))).collect::<Result<_>>()?;
+        let rows = sqlx::query("SELECT asn, name, region FROM as_labels").fetch_all(&self.pool).await?;
+        let labels: HashMap<u32, (Option<String>, Option<String>)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>("asn")? as u32, (r.try_get("name")?, r.try_get("region")?))))
+            .collect::<Result<_>>()?;
         Ok(self.period(period).await?.by_home_network(&labels))
     }
 

@@ -224,3 +224,31 @@ async fn a_file_store_survives_reopening() {
     assert!(open("postgres://nowhere").await.is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn home_networks_carry_their_holder_and_region_when_known() {
+    let store = memory().await;
+    let mut host = c2_finding("36.0.0.1", Some("CN"), 0, 0);
+    host.kind = FindingKind::InfectedHost;
+    host.evidence.clear();
+    let attribution = host.attribution.as_mut().unwrap();
+    attribution.routing = Some(
+        serde_json::from_value(serde_json::json!({
+            "source": "rv", "prefix": "36.0.0.0/16", "origins": [64500], "as_cc": "CN", "as_name": "DEMO-CN-NET"
+        }))
+        .unwrap(),
+    );
+    attribution.geo = vec![serde_json::from_value(serde_json::json!({
+        "source": "city", "version": null, "cc": "CN", "registered_cc": "CN", "prefix": "36.0.0.0/24", "region": "Guangdong"
+    })).unwrap()];
+    store.upsert_findings(&[c2_finding("198.51.100.1", Some("US"), 0, 0), host]).await.unwrap();
+    store.add_contacts(&[contact("198.51.100.1", "36.0.0.1", "2013-01-01", 1)]).await.unwrap();
+    let period = Period::new(day("2013-01-01"), day("2013-01-31")).unwrap();
+    let networks = store.activity_by_home_network(period).await.unwrap();
+    assert_eq!(networks.len(), 1);
+    let n = &networks[0];
+    assert_eq!(
+        (n.key.as_deref(), n.label.as_deref(), n.region.as_deref()),
+        (Some("AS64500"), Some("DEMO-CN-NET"), Some("Guangdong"))
+    );
+}

@@ -72,10 +72,12 @@ CREATE TABLE contact_sets (
     PRIMARY KEY (day, c2)
 ) WITHOUT ROWID;
 
--- Names of the ASes seen in findings, for the report's per-network table.
+-- Names of the ASes seen in findings, and the region most of their hosts are located in
+-- (when a location view gives one), for the report's per-network table.
 CREATE TABLE as_labels (
-    asn  INTEGER PRIMARY KEY,
-    name TEXT NOT NULL
+    asn    INTEGER PRIMARY KEY,
+    name   TEXT,
+    region TEXT
 );
 
 CREATE TABLE rejected (
