@@ -7,7 +7,6 @@
 //! index fits in L2 cache; the slice searched is usually a handful of entries, and each
 //! key sits beside its tuple id). IPv6 keys are `u128` and searched directly.
 
-use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -24,51 +23,10 @@ const V4_LO: u128 = 0xffff_0000_0000;
 const V4_HI: u128 = 0xffff_ffff_ffff;
 
 /// Flattens ranges that may nest or overlap into disjoint sorted segments, the smallest
-/// covering range winning (the earlier one on a tie) — a routing table's longest match.
+/// covering range winning (the earlier one on a tie) — a routing table's longest match —
+/// merging neighbours that point at the same value.
 pub fn flatten(ranges: Vec<(u128, u128, u32)>) -> Vec<(u128, u128, u32)> {
-    let ranges: Vec<_> = ranges.into_iter().filter(|(s, e, _)| s <= e).collect();
-    // Most sources are already disjoint (MMDB networks, RIR delegations): skip the sweep.
-    let mut sorted = ranges.clone();
-    sorted.sort_by_key(|r| r.0);
-    if sorted.windows(2).all(|w| w[0].1 < w[1].0) {
-        return sorted;
-    }
-    let mut points: Vec<(u128, bool, usize)> = Vec::with_capacity(ranges.len() * 2);
-    for (i, (start, end, _)) in ranges.iter().enumerate() {
-        points.push((*start, true, i));
-        if let Some(after) = end.checked_add(1) {
-            points.push((after, false, i));
-        }
-    }
-    points.sort_unstable_by_key(|(p, opens, i)| (*p, *opens, *i));
-    let mut active: BTreeSet<(u128, usize)> = BTreeSet::new();
-    let mut out: Vec<(u128, u128, u32)> = Vec::new();
-    let mut index = 0;
-    while index < points.len() {
-        let here = points[index].0;
-        while index < points.len() && points[index].0 == here {
-            let (_, opens, i) = points[index];
-            let size = ranges[i].1 - ranges[i].0;
-            if opens {
-                active.insert((size, i));
-            } else {
-                active.remove(&(size, i));
-            }
-            index += 1;
-        }
-        let Some(&(_, winner)) = active.first() else { continue };
-        let end = match points.get(index) {
-            Some((next, _, _)) => next - 1,
-            None => u128::MAX,
-        };
-        let value = ranges[winner].2;
-        // Merge with the previous segment when it is adjacent and says the same.
-        match out.last_mut() {
-            Some(last) if last.2 == value && last.1.checked_add(1) == Some(here) => last.1 = end,
-            _ => out.push((here, end, value)),
-        }
-    }
-    out
+    vedette_model::ranges::flatten(ranges, |a, b| a == b)
 }
 
 /// The finished table.

@@ -42,6 +42,61 @@ pub fn parse_cidr(text: &str) -> Result<(u128, u128), String> {
     Ok(prefix_bounds(ip, len).expect("length checked"))
 }
 
+/// Flattens ranges that may nest or overlap into disjoint sorted segments, the smallest
+/// covering range winning (the earlier one on a tie) — a routing table's longest match.
+/// Adjacent segments whose values `same` calls equal are merged into one.
+pub fn flatten<V: Clone>(ranges: Vec<(u128, u128, V)>, same: impl Fn(&V, &V) -> bool) -> Vec<(u128, u128, V)> {
+    let ranges: Vec<_> = ranges.into_iter().filter(|(s, e, _)| s <= e).collect();
+    // Most sources are already disjoint (MMDB networks, RIR delegations): skip the sweep.
+    let mut order: Vec<usize> = (0..ranges.len()).collect();
+    order.sort_by_key(|&i| ranges[i].0);
+    if order.windows(2).all(|w| ranges[w[0]].1 < ranges[w[1]].0) {
+        let mut out: Vec<(u128, u128, V)> = Vec::with_capacity(ranges.len());
+        for i in order {
+            push_segment(&mut out, ranges[i].clone(), &same);
+        }
+        return out;
+    }
+    let mut points: Vec<(u128, bool, usize)> = Vec::with_capacity(ranges.len() * 2);
+    for (i, (start, end, _)) in ranges.iter().enumerate() {
+        points.push((*start, true, i));
+        if let Some(after) = end.checked_add(1) {
+            points.push((after, false, i));
+        }
+    }
+    points.sort_unstable_by_key(|(p, opens, i)| (*p, *opens, *i));
+    let mut active: BTreeSet<(u128, usize)> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut index = 0;
+    while index < points.len() {
+        let here = points[index].0;
+        while index < points.len() && points[index].0 == here {
+            let (_, opens, i) = points[index];
+            let size = ranges[i].1 - ranges[i].0;
+            if opens {
+                active.insert((size, i));
+            } else {
+                active.remove(&(size, i));
+            }
+            index += 1;
+        }
+        let Some(&(_, winner)) = active.first() else { continue };
+        let end = match points.get(index) {
+            Some((next, _, _)) => next - 1,
+            None => u128::MAX,
+        };
+        push_segment(&mut out, (here, end, ranges[winner].2.clone()), &same);
+    }
+    out
+}
+
+fn push_segment<V>(out: &mut Vec<(u128, u128, V)>, segment: (u128, u128, V), same: &impl Fn(&V, &V) -> bool) {
+    match out.last_mut() {
+        Some(last) if same(&last.2, &segment.2) && last.1.checked_add(1) == Some(segment.0) => last.1 = segment.1,
+        _ => out.push(segment),
+    }
+}
+
 /// Ranges with values, flattened; `V` is cloned into each segment it covers.
 #[derive(Debug, Clone)]
 pub struct RangeMap<V> {
@@ -60,38 +115,11 @@ impl<V: Clone> RangeMap<V> {
     /// Builds the map; where ranges overlap, the smallest one covering a point wins (the
     /// earlier one on a tie).
     pub fn build(ranges: Vec<(u128, u128, V)>) -> RangeMap<V> {
-        let ranges: Vec<_> = ranges.into_iter().filter(|(s, e, _)| s <= e).collect();
-        let mut points: Vec<(u128, bool, usize)> = Vec::with_capacity(ranges.len() * 2);
-        for (i, (start, end, _)) in ranges.iter().enumerate() {
-            points.push((*start, true, i));
-            if let Some(after) = end.checked_add(1) {
-                points.push((after, false, i));
-            }
-        }
-        points.sort_unstable_by_key(|(p, opens, i)| (*p, *opens, *i));
-        let mut active: BTreeSet<(u128, usize)> = BTreeSet::new();
         let mut map = RangeMap::default();
-        let mut index = 0;
-        while index < points.len() {
-            let here = points[index].0;
-            while index < points.len() && points[index].0 == here {
-                let (_, opens, i) = points[index];
-                let size = ranges[i].1 - ranges[i].0;
-                if opens {
-                    active.insert((size, i));
-                } else {
-                    active.remove(&(size, i));
-                }
-                index += 1;
-            }
-            let Some(&(_, winner)) = active.first() else { continue };
-            let end = match points.get(index) {
-                Some((next, _, _)) => next - 1,
-                None => u128::MAX,
-            };
-            map.starts.push(here);
+        for (start, end, value) in flatten(ranges, |_, _| false) {
+            map.starts.push(start);
             map.ends.push(end);
-            map.values.push(ranges[winner].2.clone());
+            map.values.push(value);
         }
         map
     }
