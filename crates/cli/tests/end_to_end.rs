@@ -375,3 +375,41 @@ fn detection_accuracy_against_the_ground_truth() {
     assert!(precision >= 0.95, "candidate C2 precision {precision}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A feed table the user writes reads files through `parse` and `ingest` alike, and a
+/// broken one is refused with its errors.
+#[test]
+fn a_feed_table_of_ones_own_reads_files_for_parse_and_ingest() {
+    let dir = temp_dir("feed-file");
+    let table = dir.join("cert-ips.toml");
+    std::fs::write(
+        &table,
+        "name = \"partner-c2\"\nprovider = \"a partner CERT\"\nkind = \"indicators\"\nformat = \"generic\"\n\
+         classification = \"c2-server\"\ndescription = \"C2 addresses a partner shares, one per line\"\n\n\
+         [[layouts]]\nname = \"list\"\nsyntax = \"lines\"\nfields = { value = \"source.ip\" }\n",
+    )
+    .unwrap();
+    let list = dir.join("shared.txt");
+    std::fs::write(&list, "198.51.100.7\n198.51.100.8\nnot-an-address\n").unwrap();
+    let (table, list) = (table.to_str().unwrap(), list.to_str().unwrap());
+
+    let out = vedette(&["parse", "--feed-file", table, list]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events: Vec<Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["feed.name"], "partner-c2");
+    assert_eq!(events[0]["classification.type"], "c2-server");
+    assert_eq!(text(&out.stderr).lines().count(), 1);
+
+    let store = format!("sqlite://{}", dir.join("v.db").display());
+    let out = vedette(&["--store", &store, "ingest", "--feed-file", table, list]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(summary_line(&text(&out.stdout), "events").ends_with("2 read, 2 new"), "{}", text(&out.stdout));
+
+    let broken = dir.join("broken.toml");
+    std::fs::write(&broken, "name = \"x\"\nformat = \"no-such-format\"\n").unwrap();
+    let out = vedette(&["--store", &store, "ingest", "--feed-file", broken.to_str().unwrap(), list]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("broken.toml"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,13 +12,17 @@ use crate::pipeline::{Input, Pipeline};
 /// Examples:
 ///   vedette ingest ipblocklist.csv conn.log
 ///   vedette ingest --feed zeek-conn 'logs/*.log'
+///   vedette ingest --feed-file my-feed.toml export.csv   (a feed table of your own)
 ///   vedette ingest            (reads the [[feeds]] paths of vedette.toml)
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// Read every file with this feed (see `vedette feeds`)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "feed_file")]
     feed: Option<String>,
+    /// Read every file with a feed table of your own (a TOML file as in `feeds/`)
+    #[arg(long, value_name = "FILE")]
+    feed_file: Option<PathBuf>,
     /// Files, folders or glob patterns
     #[arg(value_name = "PATH")]
     paths: Vec<String>,
@@ -81,8 +85,16 @@ pub fn feed_for(catalogue: &Catalogue, named: Option<&str>, path: &Path) -> Resu
 
 pub async fn run(global: Global, args: Args) -> Result<()> {
     let config = global.config()?;
-    let catalogue = Catalogue::builtin();
-    let mut wanted: Vec<(Option<String>, String)> = args.paths.iter().map(|p| (args.feed.clone(), p.clone())).collect();
+    let catalogue = match &args.feed_file {
+        Some(path) => super::feed_file(path)?,
+        None => Catalogue::builtin(),
+    };
+    // With a feed file, its (first) feed reads every file.
+    let named = match &args.feed_file {
+        Some(_) => Some(catalogue.entries().first().context("the feed file defines no feed")?.name.clone()),
+        None => args.feed.clone(),
+    };
+    let mut wanted: Vec<(Option<String>, String)> = args.paths.iter().map(|p| (named.clone(), p.clone())).collect();
     if wanted.is_empty() {
         if config.feeds.is_empty() {
             bail!("nothing to ingest: give files, or list [[feeds]] with name and path in vedette.toml");

@@ -61,6 +61,17 @@ pub async fn open_existing_store(url: &str) -> Result<Box<dyn Store>> {
     open_store(url).await
 }
 
+/// A catalogue holding the one feed table a user wrote (`--feed-file`), checked as the
+/// shipped ones are; every error in it is reported.
+pub fn feed_file(path: &Path) -> Result<vedette_ingest::Catalogue> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path.display().to_string();
+    vedette_ingest::Catalogue::from_files([(name.as_str(), text.as_str())]).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!("{}", all.join("; "))
+    })
+}
+
 pub fn show_progress() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal()

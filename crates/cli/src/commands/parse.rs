@@ -47,14 +47,7 @@ fn flow_json(feed: &str, flow: &Flow) -> Map<String, Value> {
 
 pub fn run(args: Args) -> Result<()> {
     let catalogue = match &args.feed_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let name = path.display().to_string();
-            Catalogue::from_files([(name.as_str(), text.as_str())]).map_err(|errors| {
-                let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-                anyhow::anyhow!("{}", all.join("; "))
-            })?
-        }
+        Some(path) => super::feed_file(path)?,
         None => Catalogue::builtin(),
     };
     let feed = match &args.feed {
