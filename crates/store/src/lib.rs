@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vedette_model::{
-    C2Activity, C2Contact, C2Scope, DailyActivity, Event, Finding, FindingKind, GroupActivity, Period, Rejected,
-    VictimActivity,
+    C2Activity, C2Contact, C2Scope, CountryCode, DailyActivity, Event, Finding, FindingKind, GroupActivity, Period,
+    Rejected, VictimActivity,
 };
 
 pub use sqlite::SqliteStore;
@@ -111,7 +111,7 @@ pub trait Store: Send + Sync {
         &self,
         period: Period,
         scope: C2Scope,
-        country: Option<&str>,
+        country: Option<CountryCode>,
         limit: u64,
     ) -> Result<Vec<VictimActivity>>;
     /// Per feed: events stored, records rejected, files read and when the last was read.

@@ -8,8 +8,8 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use vedette_model::{
-    Attribution, C2Activity, C2Contact, C2Scope, Confidence, DailyActivity, Event, Finding, FindingKind, GroupActivity,
-    Period, Rejected, VictimActivity,
+    Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Finding, FindingKind,
+    GroupActivity, Period, Rejected, VictimActivity,
 };
 
 use crate::aggregate::{self, address_key, C2Info, PeriodData, VictimRecord};
@@ -506,10 +506,9 @@ impl Store for SqliteStore {
         &self,
         period: Period,
         scope: C2Scope,
-        country: Option<&str>,
+        country: Option<CountryCode>,
         limit: u64,
     ) -> Result<Vec<VictimActivity>> {
-        let country = country.and_then(|c| c.parse().ok());
         Ok(self.period(period).await?.top_victims(scope, country, limit as usize, day_from))
     }
 

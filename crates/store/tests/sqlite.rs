@@ -164,7 +164,7 @@ async fn period_queries_count_distinct_hosts_by_scope() {
     assert_eq!(top.len(), 2);
     assert_eq!((top[0].address.as_str(), top[0].c2_servers, top[0].flows), ("36.0.0.1", 2, 7));
     assert_eq!((top[0].first_day, top[0].last_day), (day("2013-01-01"), day("2013-01-03")));
-    let us_only = store.top_victims(period, C2Scope::All, Some("US"), 10).await.unwrap();
+    let us_only = store.top_victims(period, C2Scope::All, Some("US".parse().unwrap()), 10).await.unwrap();
     assert_eq!(us_only.iter().map(|v| v.address.as_str()).collect::<Vec<_>>(), vec!["36.0.0.1", "36.0.0.2"]);
     let networks = store.activity_by_home_network(period).await.unwrap();
     assert_eq!(networks.iter().map(|n| n.hosts).sum::<u64>(), 3);

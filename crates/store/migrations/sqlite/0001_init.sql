@@ -18,8 +18,13 @@ CREATE TABLE ingested_files (
     ingested_us  INTEGER NOT NULL
 );
 
+-- A rowid table with the identity in a unique index: a WITHOUT ROWID table would keep
+-- each whole row (the JSON body with its base64 `raw`, about 1 KiB) inside a B-tree
+-- ordered by a random 16-byte hash, so every insert would land on a random page and split
+-- it (measured on 300,000 feed events: 5.4k rows/s that way, 16k rows/s this way).
 CREATE TABLE events (
-    hash           BLOB PRIMARY KEY,
+    id             INTEGER PRIMARY KEY,
+    hash           BLOB NOT NULL UNIQUE,
     run_id         INTEGER NOT NULL REFERENCES ingest_runs(id),
     feed           TEXT NOT NULL,
     type           TEXT NOT NULL,
@@ -29,7 +34,7 @@ CREATE TABLE events (
     source_asn     INTEGER,
     malware        TEXT,
     body           TEXT NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX events_type_time ON events(type, time_source_us);
 CREATE INDEX events_source_ip ON events(source_ip);
 
