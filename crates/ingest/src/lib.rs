@@ -42,7 +42,7 @@ pub use lines::LineSplitter;
 pub use source::open_source;
 pub use time::parse_utc;
 
-use vedette_model::{Event, Flow, Rejected};
+use vedette_model::{Event, Flow, Observation, Rejected};
 
 /// What decoding some input produced: events (feed records), flows (telemetry) and the
 /// records that were refused.
@@ -50,12 +50,14 @@ use vedette_model::{Event, Flow, Rejected};
 pub struct Batch {
     pub events: Vec<Event>,
     pub flows: Vec<Flow>,
+    /// DNS lookups, HTTP requests, TLS hellos, sinkhole hits, passive DNS.
+    pub observations: Vec<Observation>,
     pub rejected: Vec<Rejected>,
 }
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.events.len() + self.flows.len() + self.rejected.len()
+        self.events.len() + self.flows.len() + self.observations.len() + self.rejected.len()
     }
 
     pub fn is_empty(&self) -> bool {
