@@ -17,6 +17,9 @@ pub enum FindingKind {
     InfectedHost,
     BeaconingPair,
     DgaDomain,
+    /// A registered domain that carries C2 traffic inside DNS queries (many unique,
+    /// random-looking subdomains asked by few hosts).
+    DnsTunnel,
     BackdooredSite,
 }
 
@@ -26,6 +29,7 @@ impl FindingKind {
         FindingKind::InfectedHost,
         FindingKind::BeaconingPair,
         FindingKind::DgaDomain,
+        FindingKind::DnsTunnel,
         FindingKind::BackdooredSite,
     ];
 
@@ -35,6 +39,7 @@ impl FindingKind {
             FindingKind::InfectedHost => "infected_host",
             FindingKind::BeaconingPair => "beaconing_pair",
             FindingKind::DgaDomain => "dga_domain",
+            FindingKind::DnsTunnel => "dns_tunnel",
             FindingKind::BackdooredSite => "backdoored_site",
         }
     }
