@@ -18,6 +18,15 @@ struct RawConfig {
     #[serde(default)]
     feeds: Vec<RawFeed>,
     attribution: Option<RawAttribution>,
+    run: Option<RawRun>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    #[serde(default)]
+    netflow: Vec<String>,
+    flush_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +71,15 @@ pub struct Config {
     pub policy: Policy,
     pub policy_name: String,
     pub sources: Vec<SourceConfig>,
+    pub run: RunConfig,
+}
+
+/// `[run]`: what `vedette run` listens on and how often it writes.
+#[derive(Debug, Clone, Default)]
+pub struct RunConfig {
+    /// UDP addresses for NetFlow v5/v9/IPFIX.
+    pub netflow: Vec<std::net::SocketAddr>,
+    pub flush_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +99,7 @@ impl Default for Config {
             policy: Policy::LocationFirst,
             policy_name: "location-first".into(),
             sources: Vec::new(),
+            run: RunConfig::default(),
         }
     }
 }
@@ -174,6 +193,19 @@ impl Config {
                 Err(e) => errors.push(format!("attribution.sources[{i}].kind: {e}")),
             }
         }
+        let run = raw.run.unwrap_or_default();
+        for (i, address) in run.netflow.iter().enumerate() {
+            match address.parse() {
+                Ok(a) => config.run.netflow.push(a),
+                Err(_) => {
+                    errors.push(format!("run.netflow[{i}]: {address:?} is not an address:port (e.g. 0.0.0.0:2055)"))
+                }
+            }
+        }
+        match run.flush_seconds {
+            Some(0) => errors.push("run.flush_seconds: must be at least 1".into()),
+            s => config.run.flush_seconds = s,
+        }
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -221,6 +253,8 @@ policy = "coin-flip"
 [[attribution.sources]]
 kind = "whois"
 path = "x"
+[run]
+netflow = ["127.0.0.1"]
 "#;
         let errors = Config::parse(text, Path::new("")).unwrap_err();
         let keys: Vec<&str> = errors.iter().map(|e| e.split(':').next().unwrap()).collect();
@@ -232,7 +266,8 @@ path = "x"
                 "home.networks[1]",
                 "feeds[0].name",
                 "attribution.policy",
-                "attribution.sources[0].kind"
+                "attribution.sources[0].kind",
+                "run.netflow[0]"
             ]
         );
     }

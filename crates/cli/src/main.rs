@@ -38,6 +38,8 @@ enum Command {
     Demo(commands::demo::Args),
     /// Read feed files and telemetry logs into the store, detecting as they stream
     Ingest(commands::ingest::Args),
+    /// Collect NetFlow/IPFIX continuously, detecting as flows stream
+    Run(commands::run::Args),
     /// Parse one file with one feed and print IntelMQ-style JSON lines (nothing is stored)
     Parse(commands::parse::Args),
     /// List the feeds and telemetry formats Vedette reads
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => commands::demo::run(global, args).await,
             Command::Ingest(args) => commands::ingest::run(global, args).await,
+            Command::Run(args) => commands::run::run(global, args).await,
             Command::Parse(args) => commands::parse::run(args),
             Command::Feeds(args) => commands::feeds::run(global, args).await,
             Command::Findings(args) => commands::findings::run(global, args).await,

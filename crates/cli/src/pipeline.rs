@@ -19,10 +19,10 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use vedette_detect::{BeaconConfig, Home, IndicatorSet, TelemetryDetector};
+use vedette_detect::{BeaconConfig, Detections, Home, IndicatorSet, TelemetryDetector};
 use vedette_enrich::Attributor;
-use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind};
-use vedette_model::{Finding, FindingKind, Rejected};
+use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind, Format};
+use vedette_model::{ClassificationType, Finding, FindingKind, Rejected};
 use vedette_store::{IngestedFile, Store};
 
 /// Records per message between the reader and the writer.
@@ -58,6 +58,9 @@ pub struct Summary {
     pub events_added: u64,
     pub flows_read: u64,
     pub flows_matched: u64,
+    /// DNS lookups, HTTP requests, TLS hellos, sinkhole hits, passive DNS records.
+    pub observations_read: u64,
+    pub observations_matched: u64,
     pub rejected: u64,
     pub top_rejection_reasons: Vec<(String, u64)>,
     pub findings: BTreeMap<String, u64>,
@@ -85,6 +88,13 @@ impl Summary {
                 o,
                 "  flows            {} read, {} to or from known C2 servers",
                 self.flows_read, self.flows_matched
+            );
+        }
+        if self.observations_read > 0 {
+            let _ = writeln!(
+                o,
+                "  DNS/HTTP/TLS     {} records read, {} naming known C2s",
+                self.observations_read, self.observations_matched
             );
         }
         let _ = writeln!(o, "  rejected         {}", self.rejected);
@@ -198,54 +208,36 @@ impl Pipeline<'_> {
         let mut summary = Summary::default();
         let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
 
-        let (indicator_inputs, telemetry_inputs): (Vec<_>, Vec<_>) =
+        let (indicator_inputs, mut telemetry_inputs): (Vec<_>, Vec<_>) =
             inputs.into_iter().partition(|i| i.feed.kind == FeedKind::Indicators);
+        // Names before flows: an address learned from a listed name's DNS answer matches
+        // only the flows read after it.
+        telemetry_inputs.sort_by_key(|i| telemetry_rank(i.feed.format));
 
+        let read_reports = !indicator_inputs.is_empty();
         for input in indicator_inputs {
             self.ingest_file(run, input, &mut summary, &mut reasons, None).await?;
         }
+        if read_reports {
+            // Reports that name infected home hosts (Shadowserver sinkhole and drone
+            // reports): findings of their own, whatever telemetry says.
+            let reports = self.store.events_of_type(ClassificationType::InfectedSystem).await?;
+            let found = vedette_detect::infected_hosts_from_events(&reports, &self.home);
+            self.store_detections((Detections::default(), found), &mut summary).await?;
+        }
         if !telemetry_inputs.is_empty() {
             let indicators = IndicatorSet::from_events(&self.store.c2_indicators().await?);
+            let (addresses, domains, urls, certificates, ja3) = indicators.counts();
+            tracing::info!(addresses, domains, urls, certificates, ja3, "indicators compiled");
             let mut matcher = TelemetryDetector::new(indicators, self.home.clone(), BeaconConfig::default());
             for input in telemetry_inputs {
                 self.ingest_file(run, input, &mut summary, &mut reasons, Some(&mut matcher)).await?;
             }
             tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "telemetry read");
-            let (mut detections, beacons) = matcher.finish();
+            let found = matcher.finish();
             tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "detection finished");
-            summary.flows_matched = detections.flows_matched;
-            // Findings are attributed and written a batch at a time: a national run finds
-            // millions of infected hosts, and only their compact form is kept in memory.
-            let mut victim_asn: HashMap<IpAddr, u32> = HashMap::with_capacity(detections.victims.len());
-            let mut chunk: Vec<Finding> = Vec::with_capacity(BATCH);
-            // Beaconing findings come first: a candidate C2 that a feed also lists is then
-            // widened to confirmed by the indicator match's upsert.
-            for mut finding in beacons.into_iter().chain(detections.findings()) {
-                if let Ok(ip) = finding.subject.parse::<IpAddr>() {
-                    let attribution = self.attributor.attribute(ip);
-                    if finding.kind == FindingKind::InfectedHost {
-                        if let Some(asn) = attribution.asn() {
-                            victim_asn.insert(ip, asn);
-                        }
-                    }
-                    finding.attribution = Some(attribution);
-                }
-                *summary.findings.entry(finding.kind.to_string()).or_default() += 1;
-                chunk.push(finding);
-                if chunk.len() == BATCH {
-                    self.store.upsert_findings(&chunk).await?;
-                    chunk.clear();
-                }
-            }
-            self.store.upsert_findings(&chunk).await?;
+            self.store_detections(found, &mut summary).await?;
             tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "findings stored");
-            for contact in &mut detections.contacts {
-                contact.victim_asn = victim_asn.get(&contact.victim).copied();
-            }
-            for part in detections.contacts.chunks(CONTACT_BATCH) {
-                self.store.add_contacts(part).await?;
-            }
-            summary.contacts = detections.contacts.len() as u64;
         }
 
         self.record_sources(&summary).await?;
@@ -258,9 +250,48 @@ impl Pipeline<'_> {
         Ok(summary)
     }
 
+    /// Attributes what detection found and writes it: findings a batch at a time (a
+    /// national run finds millions of infected hosts, and only their compact form is kept
+    /// in memory), then the C2 contacts with each victim's origin AS.
+    pub async fn store_detections(&self, found: (Detections, Vec<Finding>), summary: &mut Summary) -> Result<()> {
+        let (mut detections, beacons) = found;
+        summary.flows_matched += detections.flows_matched;
+        summary.observations_matched += detections.observations_matched;
+        let mut victim_asn: HashMap<IpAddr, u32> = HashMap::with_capacity(detections.victims.len());
+        let mut chunk: Vec<Finding> = Vec::with_capacity(BATCH);
+        // Beaconing findings come first: a candidate C2 that a feed also lists is then
+        // widened to confirmed by the indicator match's upsert.
+        for mut finding in beacons.into_iter().chain(detections.findings()) {
+            if let Ok(ip) = finding.subject.parse::<IpAddr>() {
+                let attribution = self.attributor.attribute(ip);
+                if finding.kind == FindingKind::InfectedHost {
+                    if let Some(asn) = attribution.asn() {
+                        victim_asn.insert(ip, asn);
+                    }
+                }
+                finding.attribution = Some(attribution);
+            }
+            *summary.findings.entry(finding.kind.to_string()).or_default() += 1;
+            chunk.push(finding);
+            if chunk.len() == BATCH {
+                self.store.upsert_findings(&chunk).await?;
+                chunk.clear();
+            }
+        }
+        self.store.upsert_findings(&chunk).await?;
+        for contact in &mut detections.contacts {
+            contact.victim_asn = victim_asn.get(&contact.victim).copied();
+        }
+        for part in detections.contacts.chunks(CONTACT_BATCH) {
+            self.store.add_contacts(part).await?;
+        }
+        summary.contacts += detections.contacts.len() as u64;
+        Ok(())
+    }
+
     /// Keeps the names of the feeds and attribution sources behind the stored figures,
     /// for the report's method section.
-    async fn record_sources(&self, summary: &Summary) -> Result<()> {
+    pub async fn record_sources(&self, summary: &Summary) -> Result<()> {
         // With each dataset's version (build date, serial) where the source gives one.
         let attribution = self
             .attributor
@@ -323,6 +354,14 @@ impl Pipeline<'_> {
                 summary.events_read += batch.events.len() as u64;
                 summary.events_added += self.store.insert_events(run, &batch.events).await?;
             }
+            if !batch.observations.is_empty() {
+                summary.observations_read += batch.observations.len() as u64;
+                if let Some(m) = matcher.as_deref_mut() {
+                    for observation in &batch.observations {
+                        m.observe_observation(observation);
+                    }
+                }
+            }
             if !batch.flows.is_empty() {
                 summary.flows_read += batch.flows.len() as u64;
                 if let Some(m) = matcher.as_deref_mut() {
@@ -355,6 +394,16 @@ impl Pipeline<'_> {
         summary.feeds.insert(feed_name_for_meta);
         summary.bytes += size;
         Ok(())
+    }
+}
+
+/// The order telemetry is read in: records that name hosts (DNS, passive DNS) first, then
+/// the other named records, then flows.
+fn telemetry_rank(format: Format) -> u8 {
+    match format {
+        Format::ZeekDns | Format::PassiveDns => 0,
+        Format::ZeekConn => 2,
+        _ => 1,
     }
 }
 

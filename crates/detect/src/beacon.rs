@@ -18,12 +18,22 @@
 //! and TCP retries (gaps under [`BeaconConfig::retry_gap_s`]) are folded away before the
 //! gaps are measured, so one unanswered SYN with its retransmissions does not look like a
 //! one-second beacon. Known-good services (NTP, configured destinations) are never scored.
+//!
+//! Pairs are kept per (source, destination address, port) from flows, and per (source,
+//! name) from the names HTTP requests and TLS hellos carry
+//! ([`BeaconTracker::observe_named`]), as RITA scores SNI and Host pairs: an implant
+//! calling a domain fronted by a CDN reaches a different address each time, and only the
+//! name shows the rhythm. Named contacts carry no sizes, so their score is the mean of
+//! the other three subscores.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use chrono::DateTime;
 use vedette_model::{Finding, FindingKind, Flow, Transport};
+
+use crate::domains::DomainSet;
+use crate::hash::FastMap;
 
 /// What the beacon detector looks at and where it draws the line.
 #[derive(Debug, Clone)]
@@ -43,6 +53,10 @@ pub struct BeaconConfig {
     pub known_good: HashSet<String>,
     /// UDP ports never scored (NTP, …).
     pub known_good_udp_ports: HashSet<u16>,
+    /// Names (and everything under them) never scored when a pair is kept by name: time
+    /// servers, OS and software updates, connectivity checks, certificate status, push
+    /// services — all call home on a timer by design.
+    pub known_good_names: Vec<String>,
     /// How many home hosts beaconing to one destination make it a candidate C2 server.
     pub candidate_min_hosts: usize,
 }
@@ -57,10 +71,59 @@ impl Default for BeaconConfig {
             min_timing: 0.8,
             known_good: HashSet::new(),
             known_good_udp_ports: [123u16, 5353].into_iter().collect(),
+            known_good_names: KNOWN_GOOD_NAMES.iter().map(|s| s.to_string()).collect(),
             candidate_min_hosts: 3,
         }
     }
 }
+
+/// Services that call on a timer by design (see [`BeaconConfig::known_good_names`]).
+/// Kept narrow: malware hides behind big platforms too (cloud storage, chat APIs), so
+/// whole platforms are not listed, only their timed services.
+pub const KNOWN_GOOD_NAMES: &[&str] = &[
+    // Time.
+    "ntp.org",
+    "time.windows.com",
+    "time.apple.com",
+    "time.google.com",
+    "time.cloudflare.com",
+    "time.nist.gov",
+    // Operating system and software updates.
+    "windowsupdate.com",
+    "update.microsoft.com",
+    "delivery.mp.microsoft.com",
+    "swscan.apple.com",
+    "swcdn.apple.com",
+    "mesu.apple.com",
+    "update.googleapis.com",
+    "archive.ubuntu.com",
+    "security.ubuntu.com",
+    "changelogs.ubuntu.com",
+    "deb.debian.org",
+    "security.debian.org",
+    "mirrors.fedoraproject.org",
+    "download.opensuse.org",
+    "api.snapcraft.io",
+    // Connectivity checks.
+    "connectivitycheck.gstatic.com",
+    "clients3.google.com",
+    "msftconnecttest.com",
+    "msftncsi.com",
+    "captive.apple.com",
+    "detectportal.firefox.com",
+    "nmcheck.gnome.org",
+    "connectivity-check.ubuntu.com",
+    // Certificate status.
+    "ocsp.digicert.com",
+    "ocsp.pki.goog",
+    "ocsp.apple.com",
+    "ocsp.sectigo.com",
+    "ocsp.globalsign.com",
+    "lencr.org",
+    // Push notification channels (long-lived, with keep-alives).
+    "push.apple.com",
+    "mtalk.google.com",
+];
 
 /// The four subscores and their mean.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,28 +141,74 @@ pub struct BeaconScore {
     pub contacts: usize,
 }
 
+/// (start in µs, bytes) of each contact that carried data. The first is kept inline:
+/// most pairs (browsing, scans) are seen once or twice and never need a heap block.
 #[derive(Debug, Default)]
 struct Pair {
-    /// (start in µs, bytes) of each contact that carried data.
-    contacts: Vec<(i64, u64)>,
+    first: Option<(i64, u64)>,
+    more: Vec<(i64, u64)>,
 }
 
-/// Collects flows per (source, destination, port), then scores every pair.
+impl Pair {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    fn push(&mut self, contact: (i64, u64)) {
+        if self.first.is_none() {
+            self.first = Some(contact);
+        } else {
+            self.more.push(contact);
+        }
+    }
+
+    fn contacts(&self) -> Vec<(i64, u64)> {
+        self.first.iter().chain(&self.more).copied().collect()
+    }
+}
+
+/// Collects flows per (source, destination, port) and named contacts per (source, name),
+/// then scores every pair.
 #[derive(Debug, Default)]
 pub struct BeaconTracker {
     config: BeaconConfig,
-    pairs: HashMap<(IpAddr, IpAddr, u16), Pair>,
+    pairs: FastMap<(IpAddr, IpAddr, u16), Pair>,
+    known_good_names: DomainSet<()>,
+    names: FastMap<Box<str>, u32>,
+    name_list: Vec<Box<str>>,
+    named: FastMap<(IpAddr, u32), Pair>,
 }
 
 /// A pair that beacons, with its score.
 #[derive(Debug, Clone)]
 pub struct Beacon {
     pub src: IpAddr,
+    /// The destination address; unspecified (`0.0.0.0`) for a pair kept by name.
     pub dst: IpAddr,
+    /// The destination port; 0 for a pair kept by name.
     pub port: u16,
+    /// The name the source called (HTTP Host, TLS SNI), for a pair kept by name.
+    pub name: Option<String>,
     pub score: BeaconScore,
     pub first_us: i64,
     pub last_us: i64,
+}
+
+impl Beacon {
+    /// `src -> dst:port`, or `src -> name`.
+    pub fn subject(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} -> {name}", self.src),
+            None => format!("{} -> {}:{}", self.src, self.dst, self.port),
+        }
+    }
+
+    fn destination(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => self.dst.to_string(),
+        }
+    }
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -125,7 +234,30 @@ fn regularity(values: &mut [f64], min_spread: f64) -> (f64, f64, f64) {
 
 impl BeaconTracker {
     pub fn new(config: BeaconConfig) -> BeaconTracker {
-        BeaconTracker { config, ..BeaconTracker::default() }
+        let known_good_names = DomainSet::trees(config.known_good_names.iter().map(String::as_str));
+        BeaconTracker { config, known_good_names, ..BeaconTracker::default() }
+    }
+
+    /// A contact by name: an HTTP request's Host or a TLS hello's SNI (normalised), from
+    /// `src` at `time_us`.
+    pub fn observe_named(&mut self, src: IpAddr, name: &str, time_us: i64) {
+        if name.is_empty() || self.known_good_names.matches(name) {
+            return;
+        }
+        let id = match self.names.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = self.name_list.len() as u32;
+                self.names.insert(name.into(), id);
+                self.name_list.push(name.into());
+                id
+            }
+        };
+        let pair = self.named.entry((src, id)).or_default();
+        if pair.len() < self.config.max_connections {
+            // No size is known: 0 marks it, and the size subscore is left out.
+            pair.push((time_us, 0));
+        }
     }
 
     pub fn observe(&mut self, flow: &Flow) {
@@ -144,13 +276,19 @@ impl BeaconTracker {
             return;
         }
         let pair = self.pairs.entry((flow.src, flow.dst, flow.dst_port)).or_default();
-        if pair.contacts.len() < self.config.max_connections {
-            pair.contacts.push((flow.start_us, flow.bytes()));
+        if pair.len() < self.config.max_connections {
+            pair.push((flow.start_us, flow.bytes()));
         }
     }
 
     /// Scores one series of (start µs, bytes); `None` when too short to judge.
     pub fn score(&self, contacts: &[(i64, u64)]) -> Option<BeaconScore> {
+        self.score_series(contacts, true)
+    }
+
+    /// As [`BeaconTracker::score`]; without sizes (`sizes == false`) the total is the mean
+    /// of the three other subscores and the size subscore reads 0.
+    fn score_series(&self, contacts: &[(i64, u64)], sizes: bool) -> Option<BeaconScore> {
         let mut contacts = contacts.to_vec();
         contacts.sort_unstable();
         // Fold retries: a contact within `retry_gap_s` of the previous one is the same.
@@ -170,8 +308,13 @@ impl BeaconTracker {
             return None;
         }
         let (timing, median_gap_s, gap_mad_s) = regularity(&mut gaps, 10.0);
-        let mut sizes: Vec<f64> = folded.iter().map(|(_, b)| *b as f64).collect();
-        let (size, median_bytes, _) = regularity(&mut sizes, 0.0);
+        let (size, median_bytes) = if sizes {
+            let mut sizes: Vec<f64> = folded.iter().map(|(_, b)| *b as f64).collect();
+            let (size, median_bytes, _) = regularity(&mut sizes, 0.0);
+            (size, median_bytes)
+        } else {
+            (0.0, 0.0)
+        };
 
         // The histogram spans the pair's own activity, at least a day (RITA spans its
         // dataset, usually one day): over a long ingest, a beacon that lived three days
@@ -220,7 +363,8 @@ impl BeaconTracker {
         } else {
             0.0
         };
-        let total = (timing + size + histogram + duration) / 4.0;
+        let total =
+            if sizes { (timing + size + histogram + duration) / 4.0 } else { (timing + histogram + duration) / 3.0 };
         Some(BeaconScore {
             timing,
             size,
@@ -236,60 +380,94 @@ impl BeaconTracker {
 
     /// Every pair scoring at or above the threshold, best first.
     pub fn beacons(&self) -> Vec<Beacon> {
+        let beacon = |src: IpAddr, dst: IpAddr, port: u16, name: Option<String>, pair: &Pair| {
+            if pair.len() < self.config.min_connections {
+                return None;
+            }
+            let contacts = pair.contacts();
+            let score = self.score_series(&contacts, name.is_none())?;
+            (score.total >= self.config.threshold && score.timing >= self.config.min_timing).then(|| Beacon {
+                src,
+                dst,
+                port,
+                name,
+                score,
+                first_us: contacts.iter().map(|c| c.0).min().unwrap_or(0),
+                last_us: contacts.iter().map(|c| c.0).max().unwrap_or(0),
+            })
+        };
+        let unnamed = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
         let mut out: Vec<Beacon> = self
             .pairs
             .iter()
-            .filter_map(|(&(src, dst, port), pair)| {
-                let score = self.score(&pair.contacts)?;
-                (score.total >= self.config.threshold && score.timing >= self.config.min_timing).then(|| Beacon {
-                    src,
-                    dst,
-                    port,
-                    score,
-                    first_us: pair.contacts.iter().map(|c| c.0).min().unwrap_or(0),
-                    last_us: pair.contacts.iter().map(|c| c.0).max().unwrap_or(0),
-                })
-            })
+            .filter_map(|(&(src, dst, port), pair)| beacon(src, dst, port, None, pair))
+            .chain(self.named.iter().filter_map(|(&(src, id), pair)| {
+                beacon(src, unnamed, 0, Some(self.name_list[id as usize].to_string()), pair)
+            }))
             .collect();
         out.sort_by(|a, b| {
-            b.score.total.total_cmp(&a.score.total).then((a.src, a.dst, a.port).cmp(&(b.src, b.dst, b.port)))
+            b.score
+                .total
+                .total_cmp(&a.score.total)
+                .then((a.src, a.dst, a.port).cmp(&(b.src, b.dst, b.port)))
+                .then(a.name.cmp(&b.name))
         });
         out
     }
 
     /// `beaconing_pair` findings, and a *candidate* (unconfirmed) `c2_server` for each
-    /// destination that at least `candidate_min_hosts` distinct sources beacon to.
+    /// destination (address or name) that at least `candidate_min_hosts` distinct
+    /// sources beacon to.
     pub fn findings(&self) -> Vec<Finding> {
+        self.findings_where(|_| true)
+    }
+
+    /// As [`BeaconTracker::findings`], with a `beaconing_pair` finding only for the
+    /// beacons `keep` accepts (candidates still count every source).
+    pub fn findings_where(&self, keep: impl Fn(&Beacon) -> bool) -> Vec<Finding> {
         let beacons = self.beacons();
         let time = |us: i64| DateTime::from_timestamp_micros(us).unwrap_or_default();
         let mut findings: Vec<Finding> = beacons
             .iter()
+            .filter(|b| keep(b))
             .map(|b| Finding {
                 kind: FindingKind::BeaconingPair,
-                subject: format!("{} -> {}:{}", b.src, b.dst, b.port),
+                subject: b.subject(),
                 first_seen: time(b.first_us),
                 last_seen: time(b.last_us),
                 score: b.score.total,
                 confirmed: false,
                 malware: None,
-                reason: format!(
-                    "{} contacts about every {:.0} s (±{:.0} s), {:.0} bytes each; timing {:.2}, size {:.2}, histogram {:.2}, duration {:.2}",
-                    b.score.contacts,
-                    b.score.median_gap_s,
-                    b.score.gap_mad_s,
-                    b.score.median_bytes,
-                    b.score.timing,
-                    b.score.size,
-                    b.score.histogram,
-                    b.score.duration
-                ),
+                reason: if b.name.is_some() {
+                    format!(
+                        "{} contacts by name about every {:.0} s (±{:.0} s); timing {:.2}, histogram {:.2}, duration {:.2}",
+                        b.score.contacts,
+                        b.score.median_gap_s,
+                        b.score.gap_mad_s,
+                        b.score.timing,
+                        b.score.histogram,
+                        b.score.duration
+                    )
+                } else {
+                    format!(
+                        "{} contacts about every {:.0} s (±{:.0} s), {:.0} bytes each; timing {:.2}, size {:.2}, histogram {:.2}, duration {:.2}",
+                        b.score.contacts,
+                        b.score.median_gap_s,
+                        b.score.gap_mad_s,
+                        b.score.median_bytes,
+                        b.score.timing,
+                        b.score.size,
+                        b.score.histogram,
+                        b.score.duration
+                    )
+                },
                 attribution: None,
                 evidence: Vec::new(),
             })
             .collect();
-        let mut by_destination: HashMap<IpAddr, Vec<&Beacon>> = HashMap::new();
+        let mut by_destination: HashMap<String, Vec<&Beacon>> = HashMap::new();
         for b in &beacons {
-            by_destination.entry(b.dst).or_default().push(b);
+            by_destination.entry(b.destination()).or_default().push(b);
         }
         let mut candidates: Vec<Finding> = by_destination
             .into_iter()
@@ -297,7 +475,7 @@ impl BeaconTracker {
                 let sources: HashSet<IpAddr> = list.iter().map(|b| b.src).collect();
                 (sources.len() >= self.config.candidate_min_hosts).then(|| Finding {
                     kind: FindingKind::C2Server,
-                    subject: dst.to_string(),
+                    subject: dst,
                     first_seen: time(list.iter().map(|b| b.first_us).min().unwrap_or(0)),
                     last_seen: time(list.iter().map(|b| b.last_us).max().unwrap_or(0)),
                     score: list.iter().map(|b| b.score.total).sum::<f64>() / list.len() as f64,
@@ -364,7 +542,7 @@ mod tests {
         assert!(beacons[0].score.total > 0.9, "{:?}", beacons[0].score);
         assert!((beacons[0].score.median_gap_s - 3600.0).abs() < 60.0);
         let random =
-            t.score(&t.pairs[&("10.0.0.2".parse().unwrap(), "203.0.113.80".parse().unwrap(), 443)].contacts).unwrap();
+            t.score(&t.pairs[&("10.0.0.2".parse().unwrap(), "203.0.113.80".parse().unwrap(), 443)].contacts()).unwrap();
         assert!(random.total < 0.7, "{random:?}");
     }
 
@@ -411,6 +589,28 @@ mod tests {
         assert_eq!(candidate.subject, "198.51.100.66");
         assert!(!candidate.confirmed);
         assert!(candidate.reason.contains("4 hosts"), "{}", candidate.reason);
+    }
+
+    #[test]
+    fn a_host_calling_a_fronted_name_beacons_by_name_and_timed_services_do_not() {
+        let mut t = BeaconTracker::new(BeaconConfig::default());
+        let mut seed = 11;
+        for i in 0..48 {
+            let jitter = ((noise(&mut seed) - 0.5) * 20_000_000.0) as i64;
+            // Each call lands on another CDN address: no address pair has a rhythm.
+            let dst = format!("104.16.{}.{}", i % 7, i % 5);
+            t.observe(&flow("10.0.0.1", &dst, 443, i * HOUR + jitter, 700));
+            t.observe_named("10.0.0.1".parse().unwrap(), "api.fronted-c2.example", i * HOUR + jitter);
+            t.observe_named("10.0.0.1".parse().unwrap(), "ctldl.windowsupdate.com", i * HOUR);
+        }
+        let beacons = t.beacons();
+        assert_eq!(beacons.len(), 1, "{beacons:#?}");
+        assert_eq!(beacons[0].subject(), "10.0.0.1 -> api.fronted-c2.example");
+        assert_eq!(beacons[0].score.size, 0.0);
+        assert!(beacons[0].score.total > 0.9, "{:?}", beacons[0].score);
+        let findings = t.findings_where(|b| b.src.to_string() == "10.0.0.1");
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].reason.starts_with("48 contacts by name about every 3599 s"), "{}", findings[0].reason);
     }
 
     #[test]

@@ -3,18 +3,19 @@
 //! The list's ICANN and PRIVATE sections are both used, so a DGA under a dynamic-DNS
 //! suffix (`khmfxcglt.dyndns.org`) is judged on `khmfxcglt`, not `dyndns`.
 
-use std::collections::HashSet;
 use std::sync::OnceLock;
+
+use crate::hash::FastSet;
 
 const LIST: &str = include_str!("../data/dns/public_suffix_list.dat");
 
 /// Rules of the list: `com`, `*.ck` (any label under `ck`), `!www.ck` (an exception).
 #[derive(Debug, Default)]
 pub struct PublicSuffixList {
-    normal: HashSet<String>,
+    normal: FastSet<String>,
     /// Parents of wildcard rules: `ck` for `*.ck`.
-    wildcard: HashSet<String>,
-    exception: HashSet<String>,
+    wildcard: FastSet<String>,
+    exception: FastSet<String>,
 }
 
 impl PublicSuffixList {
@@ -59,37 +60,73 @@ impl PublicSuffixList {
         list
     }
 
-    /// How many labels at the right of `labels` form the public suffix.
-    fn suffix_len(&self, labels: &[&str]) -> usize {
-        let n = labels.len();
-        // An exception rule prevails: its suffix is the rule less its leftmost label.
-        for i in 0..n {
-            if self.exception.contains(&labels[i..].join(".")) {
-                return n - i - 1;
+    /// Splits a normalised name (lower-case, no trailing dot, as [`vedette_model::normalise_name`]
+    /// gives) into its registered domain and public suffix, without allocating; `None`
+    /// when the name is itself a public suffix or not a name (an empty label).
+    pub fn parts<'a>(&self, name: &'a str) -> Option<Parts<'a>> {
+        if name.is_empty() || name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+            return None;
+        }
+        // The suffixes of the name, longest first: `a.b.c`, `b.c`, `c`. An exception rule
+        // prevails; otherwise the longest matching rule, or the default rule `*`.
+        let mut exception = None;
+        let mut rule = None;
+        let mut at = 0;
+        loop {
+            let suffix = &name[at..];
+            let parent = suffix.find('.').map(|dot| at + dot + 1);
+            if exception.is_none() && self.exception.contains(suffix) {
+                // The rule's suffix is the rule less its leftmost label.
+                exception = parent;
+                break;
+            }
+            if rule.is_none()
+                && (self.normal.contains(suffix) || parent.is_some_and(|p| self.wildcard.contains(&name[p..])))
+            {
+                rule = Some(at);
+            }
+            match parent {
+                Some(p) => at = p,
+                None => break,
             }
         }
-        for i in 0..n {
-            let candidate = labels[i..].join(".");
-            if self.normal.contains(&candidate) || (i + 1 < n && self.wildcard.contains(&labels[i + 1..].join("."))) {
-                return n - i;
-            }
+        let (suffix_at, listed) = match (exception, rule) {
+            (Some(at), _) => (at, true),
+            (None, Some(at)) => (at, true),
+            // The default rule `*`: the last label.
+            (None, None) => (name.rfind('.').map_or(0, |dot| dot + 1), false),
+        };
+        if suffix_at == 0 {
+            return None;
         }
-        1 // the default rule `*`
+        let registered_at = name[..suffix_at - 1].rfind('.').map_or(0, |dot| dot + 1);
+        Some(Parts { registered: &name[registered_at..], suffix: &name[suffix_at..], listed })
     }
 
     /// The registered domain (eTLD+1) of a host name, lowercased; `None` when the name is
     /// itself a public suffix or not a name at all (empty labels, a leading dot).
     pub fn registered_domain(&self, name: &str) -> Option<String> {
         let name = name.trim_end_matches('.').to_lowercase();
-        if name.is_empty() || name.starts_with('.') {
-            return None;
-        }
-        let labels: Vec<&str> = name.split('.').collect();
-        if labels.iter().any(|l| l.is_empty()) {
-            return None;
-        }
-        let suffix = self.suffix_len(&labels);
-        (suffix < labels.len()).then(|| labels[labels.len() - suffix - 1..].join("."))
+        self.parts(&name).map(|p| p.registered.to_string())
+    }
+}
+
+/// A name cut at its registered domain: `a.b.example.co.uk` → `example.co.uk`, `co.uk`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts<'a> {
+    /// The registered domain (the public suffix and one label more).
+    pub registered: &'a str,
+    pub suffix: &'a str,
+    /// Whether a rule of the list names the suffix; `false` when only the default rule
+    /// `*` applies (`corp`, `home`, `local`: names that exist inside networks only).
+    pub listed: bool,
+}
+
+impl Parts<'_> {
+    /// The registered label: `example` in `example.co.uk`.
+    pub fn label(&self) -> &str {
+        let end = self.registered.len() - self.suffix.len() - 1;
+        &self.registered[..end]
     }
 }
 

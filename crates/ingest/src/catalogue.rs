@@ -77,11 +77,17 @@ const BUILTIN: &[(&str, &str)] = &[
     ("feeds/intelmq-json.toml", include_str!("../../../feeds/intelmq-json.toml")),
     ("feeds/microsoft-ctip.toml", include_str!("../../../feeds/microsoft-ctip.toml")),
     ("feeds/openphish.toml", include_str!("../../../feeds/openphish.toml")),
+    ("feeds/passive-dns.toml", include_str!("../../../feeds/passive-dns.toml")),
     ("feeds/phishtank.toml", include_str!("../../../feeds/phishtank.toml")),
     ("feeds/shadowserver.toml", include_str!("../../../feeds/shadowserver.toml")),
+    ("feeds/sinkhole-log.toml", include_str!("../../../feeds/sinkhole-log.toml")),
     ("feeds/spamhaus-drop.toml", include_str!("../../../feeds/spamhaus-drop.toml")),
     ("feeds/spamhaus-edrop.toml", include_str!("../../../feeds/spamhaus-edrop.toml")),
+    ("feeds/suricata-eve.toml", include_str!("../../../feeds/suricata-eve.toml")),
     ("feeds/zeek-conn.toml", include_str!("../../../feeds/zeek-conn.toml")),
+    ("feeds/zeek-dns.toml", include_str!("../../../feeds/zeek-dns.toml")),
+    ("feeds/zeek-http.toml", include_str!("../../../feeds/zeek-http.toml")),
+    ("feeds/zeek-ssl.toml", include_str!("../../../feeds/zeek-ssl.toml")),
     ("feeds/zoneh.toml", include_str!("../../../feeds/zoneh.toml")),
 ];
 

@@ -31,6 +31,8 @@ mod fields;
 mod fingerprint;
 mod formats;
 mod lines;
+pub mod netflow;
+pub mod pcap;
 mod source;
 mod time;
 

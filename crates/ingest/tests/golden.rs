@@ -7,12 +7,15 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use vedette_ingest::{decode_all, Catalogue};
+use vedette_ingest::{Batch, Catalogue, Decoder};
 
 fn render(feed: &str, case: &str, input: &[u8]) -> String {
     let catalogue = Catalogue::builtin();
     let entry = catalogue.get(feed).expect("the folder is named after a known feed");
-    let batch = decode_all(entry, case, input);
+    let mut decoder = Decoder::new(entry, case);
+    let mut batch = Batch::default();
+    decoder.push(input, &mut batch);
+    decoder.finish(&mut batch);
     let mut out = String::new();
     for event in &batch.events {
         // The fast identity is the model's identity (issue 3: dedupe at feed speed).
@@ -35,8 +38,15 @@ fn render(feed: &str, case: &str, input: &[u8]) -> String {
             f.duration_us
         );
     }
+    // Telemetry records as the model's own Debug form: every field, one line each.
+    for o in &batch.observations {
+        let _ = writeln!(out, "observation {o:?}");
+    }
     for r in &batch.rejected {
         let _ = writeln!(out, "rejected {}", serde_json::to_string(r).expect("serialises"));
+    }
+    if decoder.skipped() > 0 {
+        let _ = writeln!(out, "skipped {}", decoder.skipped());
     }
     out
 }

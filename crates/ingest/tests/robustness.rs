@@ -13,13 +13,65 @@ fn catalogue() -> &'static Catalogue {
 }
 
 fn decode_in_two(feed: &str, bytes: &[u8], cut: usize) -> Batch {
+    decode_counting_skips(feed, bytes, cut).0
+}
+
+/// [`decode_in_two`], with the records the decoder skipped on purpose.
+fn decode_counting_skips(feed: &str, bytes: &[u8], cut: usize) -> (Batch, u64) {
     let mut decoder = Decoder::new(catalogue().get(feed).unwrap(), "fuzz");
     let mut batch = Batch::default();
     let cut = cut.min(bytes.len());
     decoder.push(&bytes[..cut], &mut batch);
     decoder.push(&bytes[cut..], &mut batch);
     decoder.finish(&mut batch);
-    batch
+    (batch, decoder.skipped())
+}
+
+const TELEMETRY_FEEDS: &[&str] =
+    &["zeek-conn", "zeek-dns", "zeek-http", "zeek-ssl", "suricata-eve", "sinkhole-log", "passive-dns"];
+
+/// Telemetry lines that look almost right: Zeek headers and rows, EVE records of each
+/// type, sinkhole rows, passive DNS records (one `rdata` each, so one record a line).
+fn telemetry_line() -> impl Strategy<Value = String> {
+    const IP: &str = r"(10\.0\.[0-9]{1,3}\.[0-9]{1,3}|2001:db8::[0-9a-f]{1,4}|[0-9.:a-f]{3,12})";
+    let zeek_row = format!(
+        r"1714[0-9]{{6}}(\.[0-9]{{1,7}})?\t{IP}\t([0-9-]{{1,6}}\t)?{IP}\t([0-9-]{{1,6}}\t)?[a-zA-Z0-9.\\x-]{{0,20}}(\t[-a-zA-Z0-9.,:/()]{{0,40}}){{0,5}}"
+    );
+    let zeek_json = format!(
+        r#"\{{"ts":"?(1714[0-9]{{6}}\.[0-9]{{1,6}}|[0-9.TZ:-]{{1,26}})"?,"id\.orig_h":"{IP}","id\.resp_h":"{IP}"(,"(query|host|uri|server_name|ja3)":"[a-z0-9.]{{0,12}}")*(,"(answers|cert_chain_fps)":\["[0-9a-f.:]{{0,40}}"\])?\}}"#
+    );
+    // The nested object named after the event type, holding a few of the keys read.
+    let value = format!(
+        r#"("(query|answer|request|response|NOERROR|NXDOMAIN|A|AAAA|2024-05-01T10:00:0[0-9]\+0000|[A-Za-z0-9.:/]{{0,20}})"|[0-9-]{{1,5}}|\[\{{"rrname":"a","rrtype":"A","rdata":"{IP}"\}}\]|\{{"A":\["{IP}"\]\}}|\{{"hash":"[0-9a-f]{{32}}"\}})"#
+    );
+    let key = r#""(type|rrname|rrtype|rcode|signature|sni|hostname|url|bytes_toserver|start|end|queries|answers|grouped|fingerprint|ja3|[a-z_]{1,8})""#;
+    let kinds: Vec<String> = ["flow", "dns", "http", "tls", "alert"]
+        .iter()
+        .map(|t| format!(r#""event_type":"{t}","src_ip":"{IP}"(,"src_port":[0-9]{{1,5}})?,"dest_ip":"{IP}","proto":"(TCP|UDP|ICMP|x)","{t}":\{{({key}:{value}(,{key}:{value}){{0,4}})?\}}"#))
+        .collect();
+    let eve = format!(
+        r#"\{{"timestamp":"2024-05-01T10:00:0[0-9](\.[0-9]{{1,6}})?[+-]0[0-9]00",({}|"event_type":"stats","stats":\{{\}})\}}"#,
+        kinds.join("|")
+    );
+    let sinkhole = format!(
+        r"(time,bot_ip,sinkholed_domain(,family)?|(1714[0-9]{{6}}|2024-05-0[1-9]T10:00:00Z|[0-9TZ:.-]{{1,24}}),{IP},[a-z0-9.]{{0,16}}(,[a-z]{{0,8}})?)"
+    );
+    let pdns = format!(
+        r#"\{{"rrname":"[a-z.]{{0,12}}","rrtype":"(A|AAAA|NS|1)","rdata":"({IP}|[a-z.]{{0,12}})","time_first":17145[0-9]{{5}},"time_last":17146[0-9]{{5}}(,"count":[0-9-]{{1,4}})?\}}"#
+    );
+    let re = |pattern: &str| proptest::string::string_regex(pattern).unwrap();
+    prop_oneof![
+        re(r"#(separator \\x09|set_separator\t[,;]|unset_field\t-|empty_field\t\(empty\)|path\t(dns|http|ssl|conn))"),
+        re(
+            r"#fields\tts\tid\.orig_h\t(id\.orig_p\t)?id\.resp_h\t(id\.resp_p\t)?(query|host|server_name)(\t(uri|qtype|rcode|answers|ja3|cert_chain_fps|method))*"
+        ),
+        re(&zeek_row),
+        re(&zeek_json),
+        re(&eve),
+        re(&sinkhole),
+        re(&pdns),
+        re(".{0,80}"),
+    ]
 }
 
 /// Every feed of the catalogue: a new feed is covered without touching this file.
@@ -67,6 +119,26 @@ proptest! {
             prop_assert_eq!(whole.flows.len(), split.flows.len());
             prop_assert_eq!(whole.rejected.len(), split.rejected.len());
             prop_assert!(whole.len() <= lines.len().max(1) + 1);
+        }
+    }
+
+    #[test]
+    fn every_telemetry_line_is_read_once(lines in proptest::collection::vec(telemetry_line(), 1..30), cut in 0usize..3000) {
+        let text = lines.join("\n");
+        for feed in TELEMETRY_FEEDS {
+            let (whole, whole_skipped) = decode_counting_skips(feed, text.as_bytes(), text.len());
+            let (split, split_skipped) = decode_counting_skips(feed, text.as_bytes(), cut);
+            prop_assert_eq!(&whole.flows, &split.flows);
+            prop_assert_eq!(&whole.observations, &split.observations);
+            prop_assert_eq!(&whole.rejected, &split.rejected);
+            prop_assert_eq!(whole.events.len(), split.events.len());
+            prop_assert_eq!(whole_skipped, split_skipped);
+            // At most one outcome per line (and one for an empty input): nothing is read
+            // twice, and a line is read, refused, skipped or a header.
+            prop_assert!(whole.len() as u64 + whole_skipped <= lines.len() as u64 + 1);
+            for r in &whole.rejected {
+                prop_assert!(!r.reason.is_empty());
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct ReportInput {
     /// The attribution sources and feeds behind the figures.
     pub sources: Vec<String>,
     pub attribution_policy: String,
+    /// Said in the method when host counts are estimates (a sketch) rather than exact.
+    pub approximate_counts: Option<String>,
     /// The previous period of the same length, for the change columns.
     pub previous: Option<PreviousPeriod>,
     pub families: Vec<GroupActivity>,
@@ -61,6 +63,7 @@ impl ReportInput {
             daily: Vec::new(),
             sources: Vec::new(),
             attribution_policy: "location-first".into(),
+            approximate_counts: None,
             previous: None,
             families: Vec::new(),
             home_networks: Vec::new(),
@@ -299,7 +302,7 @@ impl Report {
         let home_name = country_name(&home).to_string();
         let statement = statement(&input.period, &home_name, &headline, previous.as_ref());
         let conflicted = input.c2_servers.iter().filter(|c| !c.conflicts.is_empty()).cloned().collect();
-        let method = vec![
+        let mut method = vec![
             format!(
                 "C2 servers are addresses listed by indicator feeds and confirmed by traffic: at least one host in {home_name} ({home}) was seen in contact with them during the period."
             ),
@@ -310,6 +313,9 @@ impl Report {
             "An address registered to one country can be used in another (a registry range can be routed by a foreign network): every C2 server keeps its registry, routing and location views, and the servers whose views disagree are listed with their conflict codes.".to_string(),
             format!("Sources: {}.", if input.sources.is_empty() { "none recorded".to_string() } else { input.sources.join("; ") }),
         ];
+        if let Some(note) = &input.approximate_counts {
+            method.push(note.clone());
+        }
         Report {
             schema: REPORT_SCHEMA,
             synthetic: input.synthetic,

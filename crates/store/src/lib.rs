@@ -17,16 +17,19 @@
 //! ```
 
 mod aggregate;
+mod sketch;
 mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vedette_model::{
-    C2Activity, C2Contact, C2Scope, CountryCode, DailyActivity, Event, Finding, FindingKind, GroupActivity, Period,
-    Rejected, VictimActivity,
+    C2Activity, C2Contact, C2Scope, ClassificationType, CountryCode, DailyActivity, Event, Finding, FindingKind,
+    GroupActivity, Period, Rejected, VictimActivity,
 };
 
+pub use aggregate::Counting;
+pub use sketch::{HyperLogLog, DEFAULT_PRECISION};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +88,13 @@ pub trait Store: Send + Sync {
     async fn add_contacts(&self, contacts: &[C2Contact]) -> Result<()>;
 
     /// Every stored `c2-server` event: the indicators telemetry is matched against.
+    /// How later figures count distinct hosts (exactly by default).
+    fn set_counting(&self, counting: Counting);
+    /// The events detection matches telemetry against: C2 servers (addresses, domains,
+    /// URLs) and blocklisted TLS certificates and JA3 fingerprints.
     async fn c2_indicators(&self) -> Result<Vec<Event>>;
+    /// Every stored event of one classification type.
+    async fn events_of_type(&self, kind: ClassificationType) -> Result<Vec<Event>>;
     async fn findings(&self, kind: Option<FindingKind>) -> Result<Vec<Finding>>;
     async fn rejected(&self, limit: u64) -> Result<Vec<Rejected>>;
     async fn counts(&self) -> Result<StoreCounts>;

@@ -8,11 +8,11 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use vedette_model::{
-    Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Finding, FindingKind,
-    GroupActivity, Period, Rejected, VictimActivity,
+    Attribution, C2Activity, C2Contact, C2Scope, ClassificationType, Confidence, CountryCode, DailyActivity, Event,
+    Finding, FindingKind, GroupActivity, Period, Rejected, VictimActivity,
 };
 
-use crate::aggregate::{self, address_key, C2Info, PeriodData, VictimRecord};
+use crate::aggregate::{self, address_key, C2Info, Counting, PeriodData, VictimRecord};
 use crate::{FeedStats, IngestedFile, Result, Store, StoreCounts, StoreError};
 
 /// The embedded store: one SQLite file (or memory, for tests).
@@ -21,6 +21,7 @@ pub struct SqliteStore {
     /// The last periods' contacts, decoded: a report asks a dozen questions of the same
     /// period. Cleared on every write that changes contacts or findings.
     periods: Mutex<Vec<(Period, Arc<PeriodData>)>>,
+    counting: Mutex<Counting>,
 }
 
 fn epoch() -> NaiveDate {
@@ -71,7 +72,7 @@ impl SqliteStore {
             .await
             .map_err(open_err)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool, periods: Mutex::new(Vec::new()) })
+        Ok(SqliteStore { pool, periods: Mutex::new(Vec::new()), counting: Mutex::new(Counting::Exact) })
     }
 }
 
@@ -138,7 +139,9 @@ impl SqliteStore {
                 },
             );
         }
-        let data = Arc::new(PeriodData::build(sets, &info));
+        let mut data = PeriodData::build(sets, &info);
+        data.counting = self.counting.lock().map(|c| *c).unwrap_or_default();
+        let data = Arc::new(data);
         if let Ok(mut periods) = self.periods.lock() {
             periods.retain(|(k, _)| *k != period);
             if periods.len() >= 2 {
@@ -390,17 +393,30 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn set_counting(&self, counting: Counting) {
+        if let Ok(mut c) = self.counting.lock() {
+            *c = counting;
+        }
+        self.forget_periods();
+    }
+
     async fn c2_indicators(&self) -> Result<Vec<Event>> {
-        let rows =
-            sqlx::query("SELECT body FROM events WHERE type = 'c2-server' ORDER BY hash").fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let body: String = row.try_get("body")?;
-                let flat: serde_json::Map<String, Value> =
-                    serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
-                Event::from_intelmq(&flat).map_err(|e| corrupt("event", e))
-            })
-            .collect()
+        // Blocklists name certificates and JA3s only in their body: the detector keeps those.
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE type = 'c2-server' \
+             OR (type = 'blacklist' AND (body LIKE '%sslbl-certificate%' OR body LIKE '%sslbl-ja3%')) ORDER BY hash",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        events_from_rows(&rows)
+    }
+
+    async fn events_of_type(&self, kind: ClassificationType) -> Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT body FROM events WHERE type = ?1 ORDER BY hash")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        events_from_rows(&rows)
     }
 
     async fn findings(&self, kind: Option<FindingKind>) -> Result<Vec<Finding>> {
@@ -587,4 +603,14 @@ fn finding_from_row(row: &SqliteRow) -> Result<Finding> {
         attribution: parse_attribution(row.try_get("attribution")?)?,
         evidence: evidence.map(|e| e.split(',').map(str::to_string).collect()).unwrap_or_default(),
     })
+}
+
+fn events_from_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Event>> {
+    rows.iter()
+        .map(|row| {
+            let body: String = row.try_get("body")?;
+            let flat: serde_json::Map<String, Value> = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+            Event::from_intelmq(&flat).map_err(|e| corrupt("event", e))
+        })
+        .collect()
 }

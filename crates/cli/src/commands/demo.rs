@@ -61,10 +61,17 @@ pub async fn run(_global: Global, args: Args) -> Result<()> {
     let home = crate::attribution::home(&config, &attributor)?;
     let store = open_store(&config.store).await?;
     let catalogue = Catalogue::builtin();
-    let inputs = vec![
+    let mut inputs = vec![
         Input { path: files.feodo.clone(), feed: catalogue.get("abusech-feodo")?.clone() },
         Input { path: files.conn_log.clone(), feed: catalogue.get("zeek-conn")?.clone() },
     ];
+    for (path, feed) in
+        [(&files.threatfox, "abusech-threatfox"), (&files.dns_log, "zeek-dns"), (&files.sinkhole_log, "sinkhole-log")]
+    {
+        if let Some(path) = path {
+            inputs.push(Input { path: path.clone(), feed: catalogue.get(feed)?.clone() });
+        }
+    }
     let pipeline = Pipeline { store: store.as_ref(), attributor, home, show_progress: show_progress() };
     let summary = pipeline.run("demo", inputs).await?;
     store

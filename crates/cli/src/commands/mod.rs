@@ -6,6 +6,7 @@ pub mod findings;
 pub mod ingest;
 pub mod parse;
 pub mod report;
+pub mod run;
 pub mod whois;
 
 use std::path::{Path, PathBuf};

@@ -4,14 +4,18 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 use vedette_ingest::{Batch, Catalogue, Decoder};
-use vedette_model::Flow;
+use vedette_model::{Flow, Observation};
 
 /// Parse one file with one feed and print one JSON object per record on stdout, with
-/// IntelMQ's flat keys (`source.ip`, `classification.type`, `feed.name`, …); rejected
-/// records go to stderr as JSON lines with their line and reason. Nothing is stored.
+/// IntelMQ's flat keys (`source.ip`, `classification.type`, `feed.name`, …); telemetry
+/// that is not a flow (DNS lookups, HTTP requests, TLS hellos, sinkhole hits, passive DNS)
+/// says which it is in `observation`. Rejected records go to stderr as JSON lines with
+/// their line and reason, and a last `{"skipped": N}` line counts records deliberately
+/// not read (EVE `stats`, …). Nothing is stored.
 ///
 /// Examples:
 ///   vedette parse --feed abusech-feodo ipblocklist.csv | jq -r '."source.ip"'
+///   vedette parse --feed zeek-dns dns.log | jq -r 'select(."extra.rcode" == 3) | ."extra.query"'
 ///   vedette parse --feed-file my-feed.toml export.csv   (a feed table of your own)
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -45,6 +49,84 @@ fn flow_json(feed: &str, flow: &Flow) -> Map<String, Value> {
     m
 }
 
+fn time_text(us: i64) -> String {
+    let time = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
+/// An observation in the same key style: IntelMQ's names where one fits (the client is
+/// `source`, the server `destination`), `extra.*` for the rest; passive DNS keeps the
+/// Common Output Format's own names.
+fn observation_json(feed: &str, observation: &Observation) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("feed.name".into(), json!(feed));
+    fn text(m: &mut Map<String, Value>, key: &str, value: Option<&str>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            m.insert(key.into(), json!(v));
+        }
+    }
+    match observation {
+        Observation::Dns(d) => {
+            m.insert("observation".into(), json!("dns"));
+            m.insert("time.source".into(), json!(time_text(d.time_us)));
+            m.insert("source.ip".into(), json!(d.client.to_string()));
+            if let Some(server) = d.server {
+                m.insert("destination.ip".into(), json!(server.to_string()));
+            }
+            m.insert("extra.query".into(), json!(d.query));
+            m.insert("extra.qtype".into(), json!(d.qtype));
+            if let Some(rcode) = d.rcode {
+                m.insert("extra.rcode".into(), json!(rcode));
+            }
+            m.insert("extra.answers".into(), json!(d.answers.iter().map(|a| a.to_string()).collect::<Vec<_>>()));
+        }
+        Observation::Http(h) => {
+            m.insert("observation".into(), json!("http"));
+            m.insert("time.source".into(), json!(time_text(h.time_us)));
+            m.insert("source.ip".into(), json!(h.src.to_string()));
+            m.insert("source.port".into(), json!(h.src_port));
+            m.insert("destination.ip".into(), json!(h.dst.to_string()));
+            m.insert("destination.port".into(), json!(h.dst_port));
+            text(&mut m, "destination.fqdn", Some(&h.host));
+            text(&mut m, "destination.urlpath", Some(&h.uri));
+            text(&mut m, "extra.http_method", h.method.as_deref());
+            text(&mut m, "extra.user_agent", h.user_agent.as_deref());
+            m.insert("protocol.application".into(), json!("http"));
+        }
+        Observation::Tls(t) => {
+            m.insert("observation".into(), json!("tls"));
+            m.insert("time.source".into(), json!(time_text(t.time_us)));
+            m.insert("source.ip".into(), json!(t.src.to_string()));
+            m.insert("source.port".into(), json!(t.src_port));
+            m.insert("destination.ip".into(), json!(t.dst.to_string()));
+            m.insert("destination.port".into(), json!(t.dst_port));
+            text(&mut m, "destination.fqdn", t.sni.as_deref());
+            text(&mut m, "extra.ja3", t.ja3.as_deref());
+            text(&mut m, "extra.cert_sha1", t.cert_sha1.as_deref());
+            m.insert("protocol.application".into(), json!("tls"));
+        }
+        Observation::Sinkhole(s) => {
+            m.insert("observation".into(), json!("sinkhole"));
+            m.insert("time.source".into(), json!(time_text(s.time_us)));
+            m.insert("source.ip".into(), json!(s.bot.to_string()));
+            m.insert("destination.fqdn".into(), json!(s.domain));
+            text(&mut m, "malware.name", s.family.as_deref());
+        }
+        Observation::PassiveDns(p) => {
+            m.insert("observation".into(), json!("passive-dns"));
+            m.insert("rrname".into(), json!(p.rrname));
+            m.insert("rrtype".into(), json!(p.rrtype));
+            m.insert("rdata".into(), json!(p.rdata));
+            m.insert("time_first".into(), json!(p.first_us / 1_000_000));
+            m.insert("time_last".into(), json!(p.last_us / 1_000_000));
+            if let Some(count) = p.count {
+                m.insert("count".into(), json!(count));
+            }
+        }
+    }
+    m
+}
+
 pub fn run(args: Args) -> Result<()> {
     let catalogue = match &args.feed_file {
         Some(path) => super::feed_file(path)?,
@@ -74,6 +156,10 @@ pub fn run(args: Args) -> Result<()> {
             serde_json::to_writer(&mut *out, &flow_json(&feed.name, &flow))?;
             out.write_all(b"\n")?;
         }
+        for observation in batch.observations.drain(..) {
+            serde_json::to_writer(&mut *out, &observation_json(&feed.name, &observation))?;
+            out.write_all(b"\n")?;
+        }
         for r in batch.rejected.drain(..) {
             serde_json::to_writer(&mut err, &r)?;
             err.write_all(b"\n")?;
@@ -92,5 +178,8 @@ pub fn run(args: Args) -> Result<()> {
     decoder.finish(&mut batch);
     emit(&mut batch, &mut out)?;
     out.flush()?;
+    if decoder.skipped() > 0 {
+        writeln!(std::io::stderr(), "{}", json!({ "skipped": decoder.skipped() }))?;
+    }
     Ok(())
 }

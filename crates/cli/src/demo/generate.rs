@@ -7,6 +7,11 @@
 //!   C2s (and some that nobody contacts), with a few malformed rows;
 //! - `conn.log`: Zeek conn.log lines of infected hosts reaching their C2s amid benign
 //!   traffic, with a few malformed lines;
+//! - `threatfox.csv`: a ThreatFox export listing the domains of some C2s no address list
+//!   has, which their bots resolve in `dns.log` before connecting;
+//! - `dns.log`: Zeek dns.log with those lookups, a DGA family's daily names (mostly
+//!   NXDOMAIN), a DNS tunnel, benign lookups and a mail server's blocklist queries;
+//! - `sinkhole.csv`: bots of sinkholed families reaching a sinkhole, home and foreign;
 //! - `delegated-demo-extended`, `pfx2as.txt`, `asn.txt`: a small registry and routing
 //!   dataset with planted conflicts (a Chinese range routed by a Korean bank's AS, a US range
 //!   routed from Germany, a multi-origin prefix, an unrouted range);
@@ -22,6 +27,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde_json::json;
 
+use super::dns;
 use super::rng::Rng;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,6 +63,10 @@ struct Params {
     benign_flows: usize,
     dead_indicators: usize,
     foreign_victim_flows: usize,
+    /// Write the DNS side (`threatfox.csv`, `dns.log`, `sinkhole.csv`).
+    dns: bool,
+    /// Home bots of sinkholed families in the sinkhole's log.
+    sinkholed_bots: usize,
 }
 
 impl Scale {
@@ -76,6 +86,8 @@ impl Scale {
                 benign_flows: 15_000,
                 dead_indicators: 8,
                 foreign_victim_flows: 100,
+                dns: true,
+                sinkholed_bots: 40,
             },
             Scale::Default => Params {
                 span_from: SPAN_FROM,
@@ -91,6 +103,8 @@ impl Scale {
                 benign_flows: 150_000,
                 dead_indicators: 40,
                 foreign_victim_flows: 600,
+                dns: true,
+                sinkholed_bots: 300,
             },
             Scale::National => Params {
                 span_from: PERIOD_TO,
@@ -108,6 +122,8 @@ impl Scale {
                 benign_flows: 4_000_000,
                 dead_indicators: 1_000,
                 foreign_victim_flows: 50_000,
+                dns: false,
+                sinkholed_bots: 0,
             },
         }
     }
@@ -265,6 +281,10 @@ impl World {
 pub struct DemoFiles {
     pub feodo: PathBuf,
     pub conn_log: PathBuf,
+    /// The DNS side, when the scale has one.
+    pub threatfox: Option<PathBuf>,
+    pub dns_log: Option<PathBuf>,
+    pub sinkhole_log: Option<PathBuf>,
     pub delegated: PathBuf,
     pub pfx2as: PathBuf,
     pub as_names: PathBuf,
@@ -276,7 +296,19 @@ struct C2 {
     port: u16,
     family: &'static str,
     block: usize,
+    /// In the Feodo-format address list.
     listed: bool,
+    /// The domain its bots resolve, listed by the ThreatFox export.
+    domain: Option<String>,
+    /// Its bots find it through the DGA's names instead.
+    dga: bool,
+}
+
+impl C2 {
+    /// Whether some feed lists it (by address or by domain).
+    fn known(&self) -> bool {
+        self.listed || self.domain.is_some()
+    }
 }
 
 struct Line {
@@ -431,7 +463,7 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         let port = *w.rng.pick(ports);
         let ip = w.address_in(block);
         let listed = w.rng.chance(p.listed_share);
-        C2 { ip, port, family, block, listed }
+        C2 { ip, port, family, block, listed, domain: None, dga: false }
     };
     for block in [cn_range_kr_bank, cn_range_kr_bank, us_range_de_as, us_range_de_as, nl_moas, ru_unrouted] {
         c2s.push(new_c2(&mut w, block));
@@ -451,6 +483,19 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
     for c2 in c2s.iter_mut().take(6) {
         c2.listed = true;
     }
+    // The DNS side draws from a stream of its own, so the traffic above stays as it was.
+    let mut dns_rng = Rng::new(seed ^ 0xD0D5_0000_0000_0053);
+    if p.dns {
+        let mut dga_left = 2;
+        for c2 in c2s.iter_mut().skip(6).filter(|c| !c.listed) {
+            if dga_left > 0 {
+                c2.dga = true;
+                dga_left -= 1;
+            } else if dns_rng.chance(0.4) {
+                c2.domain = Some(dns::c2_domain(&mut dns_rng));
+            }
+        }
+    }
 
     let day0 = Utc.from_utc_datetime(
         &NaiveDate::parse_from_str(p.span_from, "%Y-%m-%d")
@@ -461,6 +506,9 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
     let files = DemoFiles {
         feodo: dir.join("ipblocklist.csv"),
         conn_log: dir.join("conn.log"),
+        threatfox: p.dns.then(|| dir.join("threatfox.csv")),
+        dns_log: p.dns.then(|| dir.join("dns.log")),
+        sinkhole_log: p.dns.then(|| dir.join("sinkhole.csv")),
         delegated: dir.join("delegated-demo-extended"),
         pfx2as: dir.join("pfx2as.txt"),
         as_names: dir.join("asn.txt"),
@@ -481,6 +529,9 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         .collect();
     let mut infections = Vec::new();
     let mut beaconing_pairs = Vec::new();
+    // Hosts of C2s found through DNS, with the first contact of each day: they look the
+    // name up just before.
+    let mut resolving_hosts: Vec<(Ipv4Addr, usize, BTreeMap<NaiveDate, i64>)> = Vec::new();
     let mut home_hosts = Vec::new();
     // Expected figures, from the generator's own bookkeeping: a host counts when its C2 is
     // listed and it made contact on a day of the period.
@@ -495,7 +546,14 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         let mut days = BTreeSet::new();
         // Some implants of C2s no feed lists beacon on a fixed schedule: what the beaconing
         // detector must find without an indicator.
-        let beaconing = p.beaconing_share > 0.0 && !c2.listed && w.rng.chance(p.beaconing_share);
+        let beaconing = p.beaconing_share > 0.0 && !c2.known() && w.rng.chance(p.beaconing_share);
+        let mut first_contact: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        let mut contact = |days: &mut BTreeSet<NaiveDate>, at: i64| {
+            let day = DateTime::from_timestamp_micros(at).expect("in range").date_naive();
+            days.insert(day);
+            let first = first_contact.entry(day).or_insert(at);
+            *first = (*first).min(at);
+        };
         if beaconing {
             let start = w.rng.below((p.span_days - 5) as u64) as i64 * 86_400_000_000;
             let length = w.rng.range(2, 5) as i64 * 86_400_000_000;
@@ -506,7 +564,7 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
                 let at = ts(day0, t + jitter);
                 let (orig, resp) = (bytes + w.rng.below(8), 200 + w.rng.below(16));
                 let text = conn_line(&mut w.rng, at, host, c2.ip, c2.port, "tcp", orig, resp);
-                days.insert(DateTime::from_timestamp_micros(at).expect("in range").date_naive());
+                contact(&mut days, at);
                 conn.push(at, text)?;
                 t += BEACON_INTERVAL_US;
             }
@@ -523,11 +581,14 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
                 let t = ts(day0, day * 86_400_000_000 + w.rng.below(86_400_000_000) as i64);
                 let (orig, resp) = (w.rng.range(200, 1_500), w.rng.range(300, 40_000));
                 let text = conn_line(&mut w.rng, t, host, c2.ip, c2.port, "tcp", orig, resp);
-                days.insert(DateTime::from_timestamp_micros(t).expect("in range").date_naive());
+                contact(&mut days, t);
                 conn.push(t, text)?;
             }
         }
-        if c2.listed && days.iter().any(|d| period_from <= *d && *d <= period_to) {
+        if (c2.domain.is_some() || c2.dga) && !first_contact.is_empty() {
+            resolving_hosts.push((host, c2_index, first_contact));
+        }
+        if c2.known() && days.iter().any(|d| period_from <= *d && *d <= period_to) {
             let cc = w.blocks[c2.block].registry_cc.clone();
             expected_servers.entry(cc.clone()).or_default().insert(c2_index);
             *expected_hosts.entry(cc).or_default() += 1;
@@ -574,6 +635,26 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         conn.push(t, text)?;
     }
     let (conn_lines, planted_conn) = conn.finish()?;
+
+    let dns_truth = if p.dns {
+        let clean_hosts = home_hosts[p.infected_hosts..].to_vec();
+        let resolver = w.address_in(home_blocks[0]);
+        let foreign: Vec<Ipv4Addr> = (0..20)
+            .map(|_| {
+                let block = *w.rng.pick(&foreign_blocks);
+                w.address_in(block)
+            })
+            .collect();
+        let hosts = Hosts {
+            resolving: &resolving_hosts,
+            clean: &clean_hosts,
+            foreign_bots: &foreign,
+            servers: &benign_servers,
+        };
+        dns_side(&files, &c2s, &hosts, resolver, day0, p.span_days, p.sinkholed_bots, &mut dns_rng)?
+    } else {
+        json!(null)
+    };
 
     // The Feodo Tracker-format indicator file.
     let mut feodo = String::from("################################################################\n# abuse.ch Feodo Tracker Botnet C2 IP Blocklist (CSV)          #\n# Synthetic sample written by `vedette demo`                   #\n################################################################\n#\n");
@@ -672,13 +753,21 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
                 "ip": c.ip.to_string(),
                 "port": c.port,
                 "malware": c.family.to_lowercase(),
-                "listed": c.listed,
+                "listed": c.known(),
+                "listed_by": match (c.listed, &c.domain) {
+                    (true, _) => "address",
+                    (false, Some(_)) => "domain",
+                    (false, None) => "none",
+                },
+                "domain": c.domain,
+                "dga": c.dga,
                 "registry_cc": b.registry_cc,
                 "as_cc": b.origins.first().and_then(|a| as_cc(*a)),
                 "conflicts": b.conflicts,
             })
         }).collect::<Vec<_>>(),
         "beaconing": {"interval_s": BEACON_INTERVAL_US / 1_000_000, "pairs": beaconing_pairs},
+        "dns": dns_truth,
         "dead_indicators": dead.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
         "infections": infections,
         "planted_rejections": {"ipblocklist.csv": 3, "conn.log": planted_conn},
@@ -690,4 +779,147 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
     });
     std::fs::write(&files.ground_truth, serde_json::to_string_pretty(&truth)?)?;
     Ok(files)
+}
+
+/// The hosts the DNS side is made of.
+struct Hosts<'a> {
+    /// Hosts of C2s found through DNS, with their first contact of each day.
+    resolving: &'a [(Ipv4Addr, usize, BTreeMap<NaiveDate, i64>)],
+    clean: &'a [Ipv4Addr],
+    foreign_bots: &'a [Ipv4Addr],
+    /// Benign servers that names resolve to.
+    servers: &'a [Ipv4Addr],
+}
+
+/// The DNS side of the demo: what C2s' bots look up, a DGA, a tunnel, benign and
+/// blocklist lookups, the ThreatFox export and the sinkhole log. Returns its ground truth.
+fn dns_side(
+    files: &DemoFiles,
+    c2s: &[C2],
+    hosts: &Hosts<'_>,
+    resolver: Ipv4Addr,
+    day0: DateTime<Utc>,
+    span_days: i64,
+    sinkholed_bots: usize,
+    rng: &mut Rng,
+) -> Result<serde_json::Value> {
+    const DGA_SEED: u64 = 0xD6A;
+    const DGA_NAMES_PER_DAY: usize = 40;
+    let Hosts { resolving: resolving_hosts, clean: clean_hosts, foreign_bots, servers: benign_servers } = *hosts;
+    let day_number = |d: NaiveDate| (d - day0.date_naive()).num_days();
+    let mut lookups = Vec::new();
+    let mut dga_hosts = BTreeSet::new();
+    let mut dga_registered = BTreeSet::new();
+    let mut dga_queried = BTreeSet::new();
+    for (host, c2_index, first_contact) in resolving_hosts {
+        let c2 = &c2s[*c2_index];
+        for (day, first) in first_contact {
+            // Just before the first contact, and on the same day.
+            let midnight = ts(day0, day_number(*day) * 86_400_000_000);
+            let at = (*first - 2_000_000).max(midnight);
+            if let Some(domain) = &c2.domain {
+                lookups.push(dns::Lookup {
+                    ts_us: at,
+                    client: *host,
+                    query: domain.clone(),
+                    txt: false,
+                    answer: Some(c2.ip),
+                });
+            } else if c2.dga {
+                // The bot walks the day's list until a name answers: the registered one.
+                let names = dns::dga_names(DGA_SEED + *c2_index as u64, day_number(*day), DGA_NAMES_PER_DAY);
+                let registered = (day_number(*day) as usize * 7 + c2_index) % names.len();
+                for (i, name) in names.iter().enumerate().take(registered + 1) {
+                    let answer = (i == registered).then_some(c2.ip);
+                    dga_queried.insert(name.clone());
+                    let t = (at - (registered - i) as i64 * 150_000).max(midnight);
+                    lookups.push(dns::Lookup { ts_us: t, client: *host, query: name.clone(), txt: false, answer });
+                }
+                dga_hosts.insert(host.to_string());
+                dga_registered.insert(names[registered].clone());
+            }
+        }
+    }
+    // Benign lookups by every kind of home host.
+    let everyone: Vec<Ipv4Addr> =
+        resolving_hosts.iter().map(|(h, _, _)| *h).chain(clean_hosts.iter().copied()).collect();
+    let benign_names: Vec<String> = (0..600).map(|_| dns::benign_name(rng)).collect();
+    for _ in 0..(everyone.len() * 12).max(5_000) {
+        let t = ts(day0, rng.below(span_days as u64 * 86_400_000_000) as i64);
+        let query = rng.pick(&benign_names).clone();
+        let answer = if rng.chance(0.03) { None } else { Some(*rng.pick(benign_servers)) };
+        lookups.push(dns::Lookup { ts_us: t, client: *rng.pick(&everyone), query, txt: false, answer });
+    }
+    // A home mail server checking senders against a DNS blocklist: hundreds of unique
+    // names under one domain, like a tunnel, but a known service.
+    let mail_server = clean_hosts[0];
+    for _ in 0..400 {
+        let t = ts(day0, rng.below(span_days as u64 * 86_400_000_000) as i64);
+        let sender =
+            Ipv4Addr::new(rng.range(1, 223) as u8, rng.below(256) as u8, rng.below(256) as u8, rng.range(1, 254) as u8);
+        let o = sender.octets();
+        let query = format!("{}.{}.{}.{}.zen.spamhaus.org", o[3], o[2], o[1], o[0]);
+        let answer = rng.chance(0.1).then(|| Ipv4Addr::new(127, 0, 0, 2));
+        lookups.push(dns::Lookup { ts_us: t, client: mail_server, query, txt: false, answer });
+    }
+    // A DNS tunnel: one home host sending data in TXT queries under a domain of its own.
+    let tunnel_host = clean_hosts[1];
+    let tunnel_domain = "cdn-sync-service.net";
+    let start = ts(day0, 40 * 86_400_000_000 + 9 * 3_600_000_000);
+    for i in 0..600 {
+        let query = format!("{}.t.{tunnel_domain}", dns::tunnel_label(rng));
+        lookups.push(dns::Lookup {
+            ts_us: start + i * 20_000_000,
+            client: tunnel_host,
+            query,
+            txt: true,
+            answer: None,
+        });
+    }
+    let dns_log = files.dns_log.as_ref().expect("the DNS side has a log");
+    let dns_lines = dns::write_dns_log(dns_log, lookups, resolver, rng)?;
+
+    // ThreatFox lists the domains of the C2s found through DNS.
+    let listed: Vec<dns::ListedDomain> = c2s
+        .iter()
+        .filter_map(|c| {
+            c.domain.as_ref().map(|d| dns::ListedDomain {
+                first_seen: format!("2012-11-{:02} 08:00:00", rng.range(1, 28)),
+                domain: d.clone(),
+                family: c.family,
+            })
+        })
+        .collect();
+    dns::write_threatfox(files.threatfox.as_ref().expect("the DNS side has a ThreatFox export"), &listed)?;
+
+    // Bots of sinkholed families (their C2 domains now point at a sinkhole).
+    let families = [("Conficker", "wqkxprzlmv.ws"), ("Necurs", "ohqpqgjcmxbqa.net"), ("Ramnit", "kfdnkrqfyaoch.com")];
+    let mut hits = Vec::new();
+    let mut home_bots = BTreeMap::new();
+    let bots = clean_hosts.iter().skip(2).take(sinkholed_bots);
+    for (bot, home) in bots.map(|b| (*b, true)).chain(foreign_bots.iter().map(|b| (*b, false))) {
+        let (family, domain) = *rng.pick(&families);
+        for _ in 0..rng.range(1, 4) {
+            let t = ts(day0, rng.below(span_days as u64 * 86_400_000_000) as i64);
+            hits.push(dns::SinkholeHit { ts_us: t, bot, domain: domain.to_string(), family });
+        }
+        if home {
+            home_bots.insert(bot.to_string(), family.to_lowercase());
+        }
+    }
+    dns::write_sinkhole_log(files.sinkhole_log.as_ref().expect("the DNS side has a sinkhole log"), hits)?;
+
+    Ok(json!({
+        "dns_log_lines": dns_lines,
+        "domain_c2s": c2s.iter().filter_map(|c| c.domain.as_ref().map(|d| json!({"domain": d, "ip": c.ip.to_string()}))).collect::<Vec<_>>(),
+        "dga": {
+            "c2s": c2s.iter().filter(|c| c.dga).map(|c| c.ip.to_string()).collect::<Vec<_>>(),
+            "hosts": dga_hosts,
+            "registered": dga_registered,
+            "queried": dga_queried,
+        },
+        "tunnel": {"domain": tunnel_domain, "hosts": [tunnel_host.to_string()]},
+        "dnsbl_client": mail_server.to_string(),
+        "sinkhole": {"home_bots": home_bots, "foreign_bots": foreign_bots.iter().map(|b| b.to_string()).collect::<Vec<_>>()},
+    }))
 }

@@ -2,10 +2,19 @@
 //! same shape: `probe(head)`, a line handler, literal-byte tests at the bottom.
 
 mod csv_line;
+mod eve;
 mod feodo;
 pub(crate) mod generic;
 mod intelmq_json;
+mod passive_dns;
+mod raw_json;
+mod sinkhole_log;
+mod values;
+mod zeek;
 mod zeek_conn;
+mod zeek_dns;
+mod zeek_http;
+mod zeek_ssl;
 
 use serde::Deserialize;
 use vedette_model::Rejected;
@@ -19,6 +28,18 @@ pub enum Format {
     Feodo,
     /// Zeek `conn.log`, TSV or JSON lines.
     ZeekConn,
+    /// Zeek `dns.log`, TSV or JSON lines.
+    ZeekDns,
+    /// Zeek `http.log`, TSV or JSON lines.
+    ZeekHttp,
+    /// Zeek `ssl.log`, TSV or JSON lines.
+    ZeekSsl,
+    /// Suricata EVE JSON: flow, dns (v2 and v3), http, tls and alert records.
+    SuricataEve,
+    /// A sinkhole's `time,bot_ip,sinkholed_domain[,family]` log.
+    SinkholeLog,
+    /// Passive DNS in the Common Output Format (JSON lines).
+    PassiveDns,
     /// CSV, one value per line, JSON or JSON lines, mapped by the feed's `[[layouts]]`.
     Generic,
     /// IntelMQ's flat JSON events, one per line.
@@ -30,6 +51,12 @@ impl Format {
         match self {
             Format::Feodo => "feodo",
             Format::ZeekConn => "zeek-conn",
+            Format::ZeekDns => "zeek-dns",
+            Format::ZeekHttp => "zeek-http",
+            Format::ZeekSsl => "zeek-ssl",
+            Format::SuricataEve => "suricata-eve",
+            Format::SinkholeLog => "sinkhole-log",
+            Format::PassiveDns => "passive-dns",
             Format::Generic => "generic",
             Format::IntelmqJson => "intelmq-json",
         }
@@ -42,6 +69,12 @@ impl FeedEntry {
         match self.format {
             Format::Feodo => feodo::probe(head),
             Format::ZeekConn => zeek_conn::probe(head),
+            Format::ZeekDns => zeek_dns::probe(head),
+            Format::ZeekHttp => zeek_http::probe(head),
+            Format::ZeekSsl => zeek_ssl::probe(head),
+            Format::SuricataEve => eve::probe(head),
+            Format::SinkholeLog => sinkhole_log::probe(head),
+            Format::PassiveDns => passive_dns::probe(head),
             Format::Generic => self.generic.as_ref().is_some_and(|g| g.probe(head)),
             Format::IntelmqJson => intelmq_json::probe(head),
         }
@@ -64,11 +97,22 @@ impl Context {
 pub(crate) trait LineFormat {
     fn line(&mut self, ctx: &Context, number: u64, line: &str, out: &mut Batch);
     fn finish(&mut self, _ctx: &Context, _out: &mut Batch) {}
+    /// Records read and deliberately left aside (an EVE `stats` record): not refused,
+    /// only counted.
+    fn skipped(&self) -> u64 {
+        0
+    }
 }
 
 enum State {
     Feodo(feodo::Feodo),
     ZeekConn(zeek_conn::ZeekConn),
+    ZeekDns(zeek_dns::ZeekDns),
+    ZeekHttp(zeek_http::ZeekHttp),
+    ZeekSsl(zeek_ssl::ZeekSsl),
+    SuricataEve(eve::Eve),
+    SinkholeLog(sinkhole_log::SinkholeLog),
+    PassiveDns(passive_dns::PassiveDnsCof),
     Generic(Box<generic::GenericDecoder>),
     IntelmqJson(intelmq_json::IntelMqJson),
 }
@@ -78,8 +122,29 @@ impl State {
         match self {
             State::Feodo(f) => f,
             State::ZeekConn(z) => z,
+            State::ZeekDns(z) => z,
+            State::ZeekHttp(z) => z,
+            State::ZeekSsl(z) => z,
+            State::SuricataEve(e) => e,
+            State::SinkholeLog(s) => s,
+            State::PassiveDns(p) => p,
             State::Generic(g) => g.as_mut(),
             State::IntelmqJson(j) => j,
+        }
+    }
+
+    fn skipped(&self) -> u64 {
+        match self {
+            State::Feodo(f) => f.skipped(),
+            State::ZeekConn(z) => z.skipped(),
+            State::ZeekDns(z) => z.skipped(),
+            State::ZeekHttp(z) => z.skipped(),
+            State::ZeekSsl(z) => z.skipped(),
+            State::SuricataEve(e) => e.skipped(),
+            State::SinkholeLog(s) => s.skipped(),
+            State::PassiveDns(p) => p.skipped(),
+            State::Generic(g) => g.skipped(),
+            State::IntelmqJson(j) => j.skipped(),
         }
     }
 }
@@ -97,6 +162,12 @@ impl Decoder {
         let state = match feed.format {
             Format::Feodo => State::Feodo(feodo::Feodo::default()),
             Format::ZeekConn => State::ZeekConn(zeek_conn::ZeekConn::default()),
+            Format::ZeekDns => State::ZeekDns(zeek_dns::ZeekDns::default()),
+            Format::ZeekHttp => State::ZeekHttp(zeek_http::ZeekHttp::default()),
+            Format::ZeekSsl => State::ZeekSsl(zeek_ssl::ZeekSsl::default()),
+            Format::SuricataEve => State::SuricataEve(eve::Eve::default()),
+            Format::SinkholeLog => State::SinkholeLog(sinkhole_log::SinkholeLog::default()),
+            Format::PassiveDns => State::PassiveDns(passive_dns::PassiveDnsCof),
             Format::Generic => match &feed.generic {
                 Some(g) => State::Generic(Box::new(generic::GenericDecoder::new(g.clone(), source))),
                 // Entries are checked when the catalogue is built, so this is an entry made
@@ -143,6 +214,12 @@ impl Decoder {
     /// Lines read so far.
     pub fn lines_seen(&self) -> u64 {
         self.lines_seen
+    }
+
+    /// Records read and deliberately left aside, not refused: EVE event types Vedette does
+    /// not read (`stats`, `fileinfo`, …), DNS messages without a question.
+    pub fn skipped(&self) -> u64 {
+        self.state.skipped()
     }
 }
 
