@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use vedette_detect::Home;
-use vedette_enrich::{Attributor, Policy, SourceSpec};
+use vedette_enrich::{Attributor, Policy, Reloading, SourceSpec};
 
 use crate::config::Config;
 
@@ -35,4 +35,20 @@ pub fn home(config: &Config, attributor: &Arc<Attributor>) -> anyhow::Result<Hom
     let home = Home::new(Some(config.home_country), &networks).map_err(anyhow::Error::msg)?;
     let attributor = attributor.clone();
     Ok(home.with_locator(Arc::new(move |ip| attributor.lookup(ip).country)))
+}
+
+/// For long-running processes (`vedette run`): the attributor rebuilt whenever a source
+/// file changes, and a home whose placement always asks the table in use.
+pub fn reloading(config: &Config) -> anyhow::Result<(Arc<Reloading>, Home)> {
+    let (reloading, reports) = Reloading::open(config.policy, specs(config));
+    for report in &reports {
+        if let Some(line) = report.describe() {
+            eprintln!("warning: {line}");
+        }
+    }
+    let reloading = Arc::new(reloading);
+    let networks: Vec<&str> = config.home_networks.iter().map(String::as_str).collect();
+    let home = Home::new(Some(config.home_country), &networks).map_err(anyhow::Error::msg)?;
+    let table = reloading.clone();
+    Ok((reloading, home.with_locator(Arc::new(move |ip| table.current().lookup(ip).country))))
 }

@@ -183,7 +183,7 @@ fn a_collector_refuses_garbage_datagrams_and_keeps_running() {
     std::fs::write(&config, format!("store = \"sqlite://{}\"\n", dir.join("vedette.db").display())).unwrap();
     let (collector, port) = start_collector(&config);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    for datagram in [&b"\x00\x09\x00"[..], b"\x00\x0a\x00\x10garbage-garbage", b"\x00\x05\x00\x1e", b"hello"] {
+    for datagram in [&b"\x00\x09\x00"[..], b"\x00\x0a\x00\x40garbage-garbage", b"\x00\x05\x00\x1e", b"hello"] {
         socket.send_to(datagram, ("127.0.0.1", port)).unwrap();
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -194,5 +194,94 @@ fn a_collector_refuses_garbage_datagrams_and_keeps_running() {
     assert_eq!(summary_value(&stdout, "datagrams"), 4, "{stdout}");
     assert_eq!(summary_value(&stdout, "rejected"), 4, "{stdout}");
     assert_eq!(summary_value(&stdout, "flows"), 0, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One NetFlow v5 datagram holding one TCP flow from `src` to `dst:443`, exported at
+/// `unix_secs` by an exporter that booted 1,000 s earlier.
+fn v5_datagram(src: [u8; 4], dst: [u8; 4], unix_secs: u32, sequence: u32) -> Vec<u8> {
+    let mut d = Vec::with_capacity(72);
+    d.extend_from_slice(&5u16.to_be_bytes());
+    d.extend_from_slice(&1u16.to_be_bytes());
+    d.extend_from_slice(&1_000_000u32.to_be_bytes()); // sysUptime, ms
+    d.extend_from_slice(&unix_secs.to_be_bytes());
+    d.extend_from_slice(&0u32.to_be_bytes());
+    d.extend_from_slice(&sequence.to_be_bytes());
+    d.extend_from_slice(&[0, 0, 0, 0]); // engine type and id, sampling
+    d.extend_from_slice(&src);
+    d.extend_from_slice(&dst);
+    d.extend_from_slice(&[0; 4]); // next hop
+    d.extend_from_slice(&[0; 4]); // input and output interfaces
+    d.extend_from_slice(&4u32.to_be_bytes()); // packets
+    d.extend_from_slice(&900u32.to_be_bytes()); // octets
+    d.extend_from_slice(&999_000u32.to_be_bytes()); // first, ms of uptime
+    d.extend_from_slice(&999_500u32.to_be_bytes()); // last
+    d.extend_from_slice(&50_000u16.to_be_bytes());
+    d.extend_from_slice(&443u16.to_be_bytes());
+    d.extend_from_slice(&[0, 0x1b, 6, 0]); // pad, TCP flags, protocol, ToS
+    d.extend_from_slice(&[0; 8]); // ASes, masks, pad
+    d
+}
+
+fn counted_country(config: &Path, subject: &str) -> Option<String> {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(["findings", "--kind", "c2_server", "--json"])
+        .output()
+        .unwrap();
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = findings.as_array().unwrap().iter().find(|f| f["subject"] == subject)?;
+    finding["attribution"]["country"].as_str().map(str::to_string)
+}
+
+/// (An address outside special-use space: special-use addresses are never given a country.)
+#[test]
+fn a_running_collector_picks_up_changed_attribution_data() {
+    let dir = temp_dir("reload");
+    let overrides = dir.join("overrides.csv");
+    std::fs::write(&overrides, "100.200.1.0/24,US,Example hosting,first view\n").unwrap();
+    let config = dir.join("vedette.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"sqlite://{}\"\n[home]\nnetworks = [\"10.0.0.0/8\"]\n[[attribution.sources]]\nkind = \"override\"\npath = \"{}\"\n",
+            dir.join("vedette.db").display(),
+            overrides.display()
+        ),
+    )
+    .unwrap();
+    let feed = dir.join("ipblocklist.csv");
+    std::fs::write(
+        &feed,
+        "\"first_seen_utc\",\"dst_ip\",\"dst_port\",\"c2_status\",\"last_online\",\"malware\"\n\"2025-11-01 00:00:00\",\"100.200.1.10\",\"443\",\"online\",\"2025-11-30\",\"Emotet\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).arg("--config").arg(&config).arg("ingest").arg(&feed).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let (collector, port) = start_collector(&config);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flow = |sequence| v5_datagram([10, 0, 0, 5], [100, 200, 1, 10], 1_764_000_000, sequence);
+    socket.send_to(&flow(0), ("127.0.0.1", port)).unwrap();
+    let wait_for = |country: &str| {
+        let started = Instant::now();
+        while counted_country(&config, "100.200.1.10").as_deref() != Some(country) {
+            assert!(started.elapsed() < Duration::from_secs(20), "never counted in {country}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("US");
+    // A new view of the range; the next flush reloads it and re-attributes what it writes.
+    std::fs::write(&overrides, "100.200.1.0/24,DE,Example hosting,moved\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1_200));
+    socket.send_to(&flow(1), ("127.0.0.1", port)).unwrap();
+    wait_for("DE");
+    terminate(&collector);
+    let out = collector.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(summary_value(&stdout, "reloads") >= 1, "{stdout}");
+    assert_eq!(summary_value(&stdout, "flows"), 2, "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

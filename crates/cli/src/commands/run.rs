@@ -63,6 +63,8 @@ struct CollectorSummary {
     sequence_lost: u64,
     data_without_template: u64,
     flushes: u64,
+    /// Times the attribution data was rebuilt because a source file changed.
+    attribution_reloads: u64,
     #[serde(flatten)]
     detection: Summary,
 }
@@ -75,10 +77,12 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
     }
     let flush_every = Duration::from_secs(args.flush.or(config.run.flush_seconds).unwrap_or(60).max(1));
 
-    let attributor = crate::attribution::load(&config);
-    let home = crate::attribution::home(&config, &attributor)?;
+    // Attribution data is swapped in while running when its files change (a new month's
+    // RIR statistics, a fresh MMDB): checked at every flush.
+    let (attribution, home) = crate::attribution::reloading(&config)?;
     let store = open_store(&config.store).await?;
-    let pipeline = Pipeline { store: store.as_ref(), attributor, home: home.clone(), show_progress: false };
+    let mut pipeline =
+        Pipeline { store: store.as_ref(), attributor: attribution.current(), home: home.clone(), show_progress: false };
     let indicator_events = store.c2_indicators().await?;
     let indicators = IndicatorSet::from_events(&indicator_events);
     let mut detector = TelemetryDetector::new(indicators, home, BeaconConfig::default());
@@ -139,6 +143,14 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
                 None => break,
             },
             _ = tick.tick(), if !stopping => {
+                if let Some(reports) = attribution.reload_if_changed() {
+                    for line in reports.iter().filter_map(|r| r.describe()) {
+                        eprintln!("warning: {line}");
+                    }
+                    pipeline.attributor = attribution.current();
+                    summary.attribution_reloads += 1;
+                    eprintln!("attribution data changed: reloaded");
+                }
                 flush(&pipeline, run, &mut detector, &mut rejected, &mut summary).await?;
             }
             _ = tokio::signal::ctrl_c(), if !stopping => {
@@ -262,6 +274,9 @@ fn render(s: &CollectorSummary) -> String {
             writeln!(o, "  no template      {} data sets dropped (their template never came)", s.data_without_template);
     }
     let _ = writeln!(o, "  flushes          {}", s.flushes);
+    if s.attribution_reloads > 0 {
+        let _ = writeln!(o, "  reloads          {} (attribution data changed while running)", s.attribution_reloads);
+    }
     let findings: Vec<String> = s.detection.findings.iter().map(|(k, n)| format!("{n} {k}")).collect();
     let _ = writeln!(o, "  findings         {}", if findings.is_empty() { "none".into() } else { findings.join(", ") });
     let _ = writeln!(o, "  C2 contacts      {} (host, C2, day) links written", s.detection.contacts);
