@@ -27,7 +27,8 @@ fn check(decoder: &mut NetflowDecoder, from: SocketAddr, datagram: &[u8], now: i
 fuzz_target!(|data: &[u8]| {
     let [mode, rest @ ..] = data else { return };
     // Small caps, so the fuzzer reaches them.
-    let limits = NetflowLimits { max_templates: 16, max_templates_per_exporter: 8, max_streams: 4, ..Default::default() };
+    let limits =
+        NetflowLimits { max_templates: 16, max_templates_per_exporter: 8, max_streams: 4, ..Default::default() };
     let mut decoder = NetflowDecoder::new(limits);
     if mode & 1 == 0 {
         let exporters: [SocketAddr; 2] = ["192.0.2.1:2055".parse().unwrap(), "192.0.2.2:4739".parse().unwrap()];

@@ -180,6 +180,15 @@ fn spawn_reader(
         // Plain or gzip, recognised by the bytes; the content hash above is of the file as stored.
         let mut file = vedette_ingest::open_source(&input.path)?;
         let source = input.path.display().to_string();
+        if input.feed.format == Format::NetflowPcap {
+            let counted = CountingReader { inner: file, bar: bar.clone() };
+            let summary = vedette_ingest::capture::decode_capture(counted, &source, &input.feed.name, BATCH, |batch| {
+                tx.blocking_send(batch).is_ok()
+            });
+            tracing::info!(?summary, "capture read");
+            bar.finish_and_clear();
+            return Ok(());
+        }
         let mut decoder = Decoder::new(&input.feed, &source);
         let mut buf = vec![0u8; 1 << 20];
         let mut batch = Batch::default();
@@ -199,6 +208,20 @@ fn spawn_reader(
         bar.finish_and_clear();
         Ok(())
     })
+}
+
+/// A reader that moves the progress bar as bytes go through it.
+struct CountingReader<R> {
+    inner: R,
+    bar: ProgressBar,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
 }
 
 impl Pipeline<'_> {
@@ -402,7 +425,7 @@ impl Pipeline<'_> {
 fn telemetry_rank(format: Format) -> u8 {
     match format {
         Format::ZeekDns | Format::PassiveDns => 0,
-        Format::ZeekConn => 2,
+        Format::ZeekConn | Format::NetflowPcap => 2,
         _ => 1,
     }
 }

@@ -77,8 +77,7 @@ fn v5_datagrams() -> Vec<Vec<u8>> {
 fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("netflow");
     group.throughput(Throughput::Elements((DATAGRAMS * PER_DATAGRAM) as u64));
-    for (name, list) in
-        [("v9", datagrams(Protocol::V9)), ("ipfix", datagrams(Protocol::Ipfix)), ("v5", v5_datagrams())]
+    for (name, list) in [("v9", datagrams(Protocol::V9)), ("ipfix", datagrams(Protocol::Ipfix)), ("v5", v5_datagrams())]
     {
         let mut decoder = NetflowDecoder::new(NetflowLimits::default());
         let mut out = Vec::with_capacity(DATAGRAMS * PER_DATAGRAM);

@@ -76,6 +76,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("feeds/dshield-block.toml", include_str!("../../../feeds/dshield-block.toml")),
     ("feeds/intelmq-json.toml", include_str!("../../../feeds/intelmq-json.toml")),
     ("feeds/microsoft-ctip.toml", include_str!("../../../feeds/microsoft-ctip.toml")),
+    ("feeds/netflow-pcap.toml", include_str!("../../../feeds/netflow-pcap.toml")),
     ("feeds/openphish.toml", include_str!("../../../feeds/openphish.toml")),
     ("feeds/passive-dns.toml", include_str!("../../../feeds/passive-dns.toml")),
     ("feeds/phishtank.toml", include_str!("../../../feeds/phishtank.toml")),

@@ -26,6 +26,7 @@
 //! assert_eq!(batch.rejected[0].line, 2);
 //! ```
 
+pub mod capture;
 mod catalogue;
 mod fields;
 mod fingerprint;

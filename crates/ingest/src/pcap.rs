@@ -69,11 +69,19 @@ pub struct PcapStats {
 pub enum PcapError {
     Io(io::Error),
     /// The first four bytes are not a pcap or pcapng magic number.
-    NotPcap { magic: [u8; 4] },
+    NotPcap {
+        magic: [u8; 4],
+    },
     /// The file ends inside the record or block that starts at `offset`.
-    Truncated { offset: u64, what: &'static str },
+    Truncated {
+        offset: u64,
+        what: &'static str,
+    },
     /// A record or block whose own fields are impossible.
-    Malformed { offset: u64, detail: String },
+    Malformed {
+        offset: u64,
+        detail: String,
+    },
 }
 
 impl fmt::Display for PcapError {
@@ -569,7 +577,8 @@ fn ipv6(ip: &[u8], stats: &mut PcapStats) -> Option<(IpAddr, IpAddr, usize, usiz
         stats.truncated += 1;
         return None;
     }
-    let addr = |at: usize| -> Option<Ipv6Addr> { Some(Ipv6Addr::from(<[u8; 16]>::try_from(ip.get(at..at + 16)?).ok()?)) };
+    let addr =
+        |at: usize| -> Option<Ipv6Addr> { Some(Ipv6Addr::from(<[u8; 16]>::try_from(ip.get(at..at + 16)?).ok()?)) };
     let (src, dst) = (addr(8)?, addr(24)?);
     let mut next = ip[6];
     let mut at = 40;
@@ -607,8 +616,7 @@ mod tests {
     fn one_datagram() -> Vec<u8> {
         let mut w = PcapWriter::new(Vec::new()).unwrap();
         w.udp(5_000_001, "10.0.0.1:1000".parse().unwrap(), "10.0.0.2:2055".parse().unwrap(), b"abc").unwrap();
-        w.udp(6_000_000, "[2001:db8::1]:1000".parse().unwrap(), "[2001:db8::2]:4739".parse().unwrap(), b"de")
-            .unwrap();
+        w.udp(6_000_000, "[2001:db8::1]:1000".parse().unwrap(), "[2001:db8::2]:4739".parse().unwrap(), b"de").unwrap();
         w.into_inner()
     }
 
@@ -786,7 +794,8 @@ mod tests {
         // Section 2, little-endian, Ethernet.
         let shb = [0x1a2b_3c4du32.to_le_bytes().as_slice(), &[1, 0, 0, 0], &[0xff; 8]].concat();
         f.extend(block(false, 0x0a0d_0d0a, &shb));
-        let opts = [[9, 0, 1, 0, 0x8a, 0, 0, 0].as_slice(), &[14, 0, 8, 0], &1i64.to_le_bytes(), &[0, 0, 0, 0]].concat();
+        let opts =
+            [[9, 0, 1, 0, 0x8a, 0, 0, 0].as_slice(), &[14, 0, 8, 0], &1i64.to_le_bytes(), &[0, 0, 0, 0]].concat();
         let idb = [[1, 0, 0, 0].as_slice(), &0u32.to_le_bytes(), &opts].concat();
         f.extend(block(false, 1, &idb));
         let frame = [[0u8; 12].as_slice(), &[0x08, 0x00], &ip].concat();

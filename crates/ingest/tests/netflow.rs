@@ -80,7 +80,8 @@ fn golden_files() {
         if update {
             std::fs::write(&golden, &actual).unwrap();
         } else if std::fs::read_to_string(&golden).unwrap_or_default() != actual {
-            failures.push(format!("{name}: differs from {}; rerun with UPDATE_GOLDENFILES=1 and diff", golden.display()));
+            failures
+                .push(format!("{name}: differs from {}; rerun with UPDATE_GOLDENFILES=1 and diff", golden.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -374,7 +375,11 @@ fn bad_datagrams_say_what_and_where() {
             ipfix(0, &[set(2, &template(300, &[(8, 0), (1, 0)]))]),
             "IPFIX template 300 at byte 20: every field has length 0",
         ),
-        ("v9 template with no fields", v9(0, &[set(0, &template(300, &[]))]), "v9 template 300 at byte 24: every field has length 0"),
+        (
+            "v9 template with no fields",
+            v9(0, &[set(0, &template(300, &[]))]),
+            "v9 template 300 at byte 24: every field has length 0",
+        ),
         (
             "options template without scope",
             ipfix(0, &[set(3, &[1, 0, 0, 1, 0, 0, 0, 160, 0, 8])]),
@@ -402,7 +407,10 @@ fn bad_datagrams_say_what_and_where() {
     // The error gives its parts too.
     let mut fresh = NetflowDecoder::new(NetflowLimits::default());
     let e = fresh.decode(exporter(), &ipfix(0, &[vec![0, 2, 0, 3]]), 0, &mut Vec::new()).unwrap_err();
-    assert_eq!((e.version, e.offset, e.kind), (Some(Version::Ipfix), 16, DatagramErrorKind::SetTooShort { set_id: 2, length: 3 }));
+    assert_eq!(
+        (e.version, e.offset, e.kind),
+        (Some(Version::Ipfix), 16, DatagramErrorKind::SetTooShort { set_id: 2, length: 3 })
+    );
 }
 
 #[test]
@@ -493,7 +501,9 @@ fn template_floods_stay_bounded() {
     // Once templates have been idle long enough, new ones take their place.
     let mut out = Vec::new();
     let later = limits.idle_us + 1;
-    decoder.decode("198.51.100.1:4739".parse().unwrap(), &ipfix(0, &[set(2, &template(256, &SMALL))]), later, &mut out).unwrap();
+    decoder
+        .decode("198.51.100.1:4739".parse().unwrap(), &ipfix(0, &[set(2, &template(256, &SMALL))]), later, &mut out)
+        .unwrap();
     assert_eq!(decoder.templates(), 1);
     assert_eq!(decoder.stats().templates_evicted, 64);
 }
@@ -577,8 +587,13 @@ fn v9_options_templates_are_learned_and_skipped() {
     let options = set(1, &[1, 0, 0, 4, 0, 12, 0, 2, 0, 4, 0, 34, 0, 4, 0, 35, 0, 1, 0, 82, 0, 16, 0, 0]);
     let options_data = set(256, &[[0u8; 9].as_slice(), b"tiny.pcap\0\0\0\0\0\0\0", &[0, 0, 0]].concat());
     let t = set(0, &template(1024, &[(8, 4), (12, 4), (22, 4), (21, 4), (1, 4), (2, 4), (4, 1)]));
-    let rec = [[10, 0, 0, 1, 10, 0, 0, 2].as_slice(), &50_000u32.to_be_bytes(), &59_000u32.to_be_bytes(), &[0, 0, 0, 99, 0, 0, 0, 2, 1]]
-        .concat();
+    let rec = [
+        [10, 0, 0, 1, 10, 0, 0, 2].as_slice(),
+        &50_000u32.to_be_bytes(),
+        &59_000u32.to_be_bytes(),
+        &[0, 0, 0, 99, 0, 0, 0, 2, 1],
+    ]
+    .concat();
     let flows = decode(&mut decoder, &v9(0, &[t, options, options_data, set(1024, &rec)])).unwrap();
     assert_eq!(flows.len(), 1);
     // First switched 10 s before the header's uptime (60 s): 10 s before its time.

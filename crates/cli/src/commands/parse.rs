@@ -166,6 +166,26 @@ pub fn run(args: Args) -> Result<()> {
         }
         Ok(())
     };
+    if feed.format == vedette_ingest::Format::NetflowPcap {
+        let mut failed = None;
+        let summary = vedette_ingest::capture::decode_capture(reader, &source, &feed.name, 4096, |mut batch| {
+            failed = emit(&mut batch, &mut out).err();
+            failed.is_none()
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        out.flush()?;
+        let n = &summary.netflow;
+        let p = &summary.pcap;
+        writeln!(
+            std::io::stderr(),
+            "{}",
+            json!({"packets": p.packets, "udp_datagrams": p.datagrams, "flows": n.flows, "rejected_datagrams": n.rejected.total(),
+                   "sequence_gaps": n.sequence_gaps, "lost_records": n.lost_records, "lost_packets": n.lost_packets})
+        )?;
+        return Ok(());
+    }
     let mut batch = Batch::default();
     loop {
         let n = reader.read(&mut buf).with_context(|| format!("cannot read {source}"))?;

@@ -40,6 +40,9 @@ pub enum Format {
     SinkholeLog,
     /// Passive DNS in the Common Output Format (JSON lines).
     PassiveDns,
+    /// NetFlow v5/v9/IPFIX export datagrams in a pcap or pcapng capture: binary, read
+    /// whole by [`crate::capture::decode_capture`], not line by line.
+    NetflowPcap,
     /// CSV, one value per line, JSON or JSON lines, mapped by the feed's `[[layouts]]`.
     Generic,
     /// IntelMQ's flat JSON events, one per line.
@@ -57,6 +60,7 @@ impl Format {
             Format::SuricataEve => "suricata-eve",
             Format::SinkholeLog => "sinkhole-log",
             Format::PassiveDns => "passive-dns",
+            Format::NetflowPcap => "netflow-pcap",
             Format::Generic => "generic",
             Format::IntelmqJson => "intelmq-json",
         }
@@ -75,6 +79,7 @@ impl FeedEntry {
             Format::SuricataEve => eve::probe(head),
             Format::SinkholeLog => sinkhole_log::probe(head),
             Format::PassiveDns => passive_dns::probe(head),
+            Format::NetflowPcap => crate::capture::probe(head),
             Format::Generic => self.generic.as_ref().is_some_and(|g| g.probe(head)),
             Format::IntelmqJson => intelmq_json::probe(head),
         }
@@ -104,6 +109,22 @@ pub(crate) trait LineFormat {
     }
 }
 
+/// A binary format given to the line decoder by mistake: refused once, plainly.
+#[derive(Default)]
+pub(crate) struct NotLines {
+    said: bool,
+}
+
+impl LineFormat for NotLines {
+    fn line(&mut self, ctx: &Context, number: u64, _line: &str, out: &mut Batch) {
+        if !self.said {
+            self.said = true;
+            let reason = "a packet capture is binary: it is read whole (vedette ingest, capture::decode_capture), not line by line";
+            out.rejected.push(ctx.reject(number, b"", reason));
+        }
+    }
+}
+
 enum State {
     Feodo(feodo::Feodo),
     ZeekConn(zeek_conn::ZeekConn),
@@ -113,6 +134,7 @@ enum State {
     SuricataEve(eve::Eve),
     SinkholeLog(sinkhole_log::SinkholeLog),
     PassiveDns(passive_dns::PassiveDnsCof),
+    Binary(NotLines),
     Generic(Box<generic::GenericDecoder>),
     IntelmqJson(intelmq_json::IntelMqJson),
 }
@@ -128,6 +150,7 @@ impl State {
             State::SuricataEve(e) => e,
             State::SinkholeLog(s) => s,
             State::PassiveDns(p) => p,
+            State::Binary(b) => b,
             State::Generic(g) => g.as_mut(),
             State::IntelmqJson(j) => j,
         }
@@ -143,6 +166,7 @@ impl State {
             State::SuricataEve(e) => e.skipped(),
             State::SinkholeLog(s) => s.skipped(),
             State::PassiveDns(p) => p.skipped(),
+            State::Binary(b) => b.skipped(),
             State::Generic(g) => g.skipped(),
             State::IntelmqJson(j) => j.skipped(),
         }
@@ -168,6 +192,7 @@ impl Decoder {
             Format::SuricataEve => State::SuricataEve(eve::Eve::default()),
             Format::SinkholeLog => State::SinkholeLog(sinkhole_log::SinkholeLog::default()),
             Format::PassiveDns => State::PassiveDns(passive_dns::PassiveDnsCof),
+            Format::NetflowPcap => State::Binary(NotLines::default()),
             Format::Generic => match &feed.generic {
                 Some(g) => State::Generic(Box::new(generic::GenericDecoder::new(g.clone(), source))),
                 // Entries are checked when the catalogue is built, so this is an entry made

@@ -102,11 +102,14 @@ fn templates(
             if template_id == set_id {
                 if !*withdrew_all {
                     *withdrew_all = true;
-                    dec.stats.templates_withdrawn +=
-                        dec.templates.withdraw_all(exporter, true, domain, options) as u64;
+                    dec.stats.templates_withdrawn += dec.templates.withdraw_all(exporter, true, domain, options) as u64;
                 }
             } else if template_id < 256 {
-                return Err(DatagramError::new(Version::Ipfix, at, DatagramErrorKind::TemplateIdReserved { template_id }));
+                return Err(DatagramError::new(
+                    Version::Ipfix,
+                    at,
+                    DatagramErrorKind::TemplateIdReserved { template_id },
+                ));
             } else if dec.templates.withdraw(&TemplateKey { exporter, ipfix: true, domain, id: template_id }) {
                 dec.stats.templates_withdrawn += 1;
             }

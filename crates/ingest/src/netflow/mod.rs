@@ -218,29 +218,63 @@ pub struct DatagramError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatagramErrorKind {
     /// The datagram ends before the header does.
-    ShortHeader { len: usize, need: usize },
+    ShortHeader {
+        len: usize,
+        need: usize,
+    },
     UnknownVersion(u16),
     /// v5: the record count needs more bytes than the datagram has.
-    CountPastEnd { count: u16, need: usize, len: usize },
+    CountPastEnd {
+        count: u16,
+        need: usize,
+        len: usize,
+    },
     /// IPFIX: the message length field disagrees with the datagram.
-    MessageLength { length: u16, len: usize },
+    MessageLength {
+        length: u16,
+        len: usize,
+    },
     /// A set length smaller than the set header.
-    SetTooShort { set_id: u16, length: u16 },
+    SetTooShort {
+        set_id: u16,
+        length: u16,
+    },
     /// A set length that runs past the end of the message.
-    SetPastEnd { set_id: u16, length: u16, left: usize },
+    SetPastEnd {
+        set_id: u16,
+        length: u16,
+        left: usize,
+    },
     /// A template record cut off by the end of its set.
-    TemplateTruncated { template_id: u16, fields: u16 },
+    TemplateTruncated {
+        template_id: u16,
+        fields: u16,
+    },
     /// A template id below 256 (those are set ids).
-    TemplateIdReserved { template_id: u16 },
+    TemplateIdReserved {
+        template_id: u16,
+    },
     /// An options template whose scope count is 0 or larger than its field count, or
     /// whose scope/option lengths are not whole field specifiers (v9).
-    BadScope { template_id: u16, scope: u16, fields: u16 },
+    BadScope {
+        template_id: u16,
+        scope: u16,
+        fields: u16,
+    },
     /// Every field of the template has length 0.
-    EmptyRecord { template_id: u16 },
+    EmptyRecord {
+        template_id: u16,
+    },
     /// The template's records could not fit in any set.
-    RecordTooLong { template_id: u16, len: usize },
+    RecordTooLong {
+        template_id: u16,
+        len: usize,
+    },
     /// A variable-length record (at byte `record`) runs past the end of its set.
-    RecordPastEnd { template_id: u16, record: usize },
+    RecordPastEnd {
+        template_id: u16,
+        record: usize,
+    },
 }
 
 impl DatagramError {
@@ -292,10 +326,9 @@ impl fmt::Display for DatagramError {
             TemplateIdReserved { template_id } => {
                 write!(f, "{v} template at byte {at}: template id {template_id} is below 256")
             }
-            BadScope { template_id, scope, fields } => write!(
-                f,
-                "{v} options template {template_id} at byte {at}: scope {scope} does not fit {fields} fields"
-            ),
+            BadScope { template_id, scope, fields } => {
+                write!(f, "{v} options template {template_id} at byte {at}: scope {scope} does not fit {fields} fields")
+            }
             EmptyRecord { template_id } => {
                 write!(f, "{v} template {template_id} at byte {at}: every field has length 0")
             }

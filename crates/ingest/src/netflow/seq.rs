@@ -93,19 +93,20 @@ impl Streams {
             if self.map.len() >= self.max {
                 return Outcome::Untracked;
             }
-            self.map.insert(
-                key,
-                Stream { seq: msg.seq, records: msg.records, inclusive: false, init_us, seen_us: now_us },
-            );
+            self.map
+                .insert(key, Stream { seq: msg.seq, records: msg.records, inclusive: false, init_us, seen_us: now_us });
             return Outcome::First;
         };
         let outcome = judge(prev, counting, msg);
-        let inclusive = if exclusive_match(prev, counting, msg) {
-            false
-        } else {
-            prev.inclusive || inclusive_match(prev, msg)
+        let inclusive =
+            if exclusive_match(prev, counting, msg) { false } else { prev.inclusive || inclusive_match(prev, msg) };
+        *prev = Stream {
+            seq: msg.seq,
+            records: msg.records,
+            inclusive,
+            init_us: init_us.or(prev.init_us),
+            seen_us: now_us,
         };
-        *prev = Stream { seq: msg.seq, records: msg.records, inclusive, init_us: init_us.or(prev.init_us), seen_us: now_us };
         outcome
     }
 }
@@ -161,7 +162,8 @@ mod tests {
         // The sequence numbers of softflowd 1.1.0's IPFIX capture: each message is
         // numbered by the flow records up to and including it.
         let mut s = Streams::new(8, i64::MAX);
-        let msgs = [(19, 20, 19), (47, 28, 28), (75, 28, 28), (103, 28, 28), (131, 28, 28), (159, 28, 28), (181, 22, 22)];
+        let msgs =
+            [(19, 20, 19), (47, 28, 28), (75, 28, 28), (103, 28, 28), (131, 28, 28), (159, 28, 28), (181, 22, 22)];
         let outcomes: Vec<_> =
             msgs.iter().map(|&(q, r, f)| s.observe(key(), Counting::Records, 0, msg(q, r, f), None)).collect();
         assert_eq!(outcomes[0], Outcome::First);

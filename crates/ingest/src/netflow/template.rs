@@ -450,8 +450,7 @@ impl Plan {
                     (s, u64::try_from(e - s).unwrap_or(0))
                 }
                 T_MILLIS => {
-                    let s = i64::try_from(first).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
-                    let e = i64::try_from(last).unwrap_or(i64::MAX / 1000).saturating_mul(1000);
+                    let (s, e) = (millis_us(first), millis_us(last));
                     (s, u64::try_from(e.saturating_sub(s)).unwrap_or(0))
                 }
                 _ => self.times(first, last, get(DURATION), time),
@@ -578,7 +577,7 @@ impl TimeBase {
         let signed = || i64::try_from(raw).unwrap_or(i64::MAX);
         match kind {
             TimeKind::Absent => None,
-            TimeKind::Millis => Some(signed().saturating_mul(1000)),
+            TimeKind::Millis => Some(millis_us(raw)),
             TimeKind::Uptime => {
                 if self.header_uptime {
                     Some(self.uptime_us(raw as u32))
@@ -595,6 +594,12 @@ impl TimeBase {
             TimeKind::DeltaMicros => Some(self.export_us.saturating_sub(signed())),
         }
     }
+}
+
+/// Milliseconds since the epoch as microseconds, saturating (the raw value is untrusted).
+#[inline(always)]
+fn millis_us(raw: u64) -> i64 {
+    i64::try_from(raw).unwrap_or(i64::MAX).saturating_mul(1000)
 }
 
 /// A big-endian unsigned integer of 1 to 8 bytes (reduced-size encoding, RFC 7011 §6.2);
@@ -712,8 +717,8 @@ impl TemplateCache {
         }
         let plan = compile()?;
         let ip = key.exporter.ip();
-        let mut room = self.map.len() < self.max_total
-            && self.per_exporter.get(&ip).copied().unwrap_or(0) < self.max_per_exporter;
+        let mut room =
+            self.map.len() < self.max_total && self.per_exporter.get(&ip).copied().unwrap_or(0) < self.max_per_exporter;
         if !room && self.last_sweep_us.is_none_or(|t| now_us.saturating_sub(t) >= 1_000_000) {
             self.last_sweep_us = Some(now_us);
             self.sweep(now_us);
@@ -766,7 +771,9 @@ impl TemplateCache {
         let doomed: Vec<TemplateKey> = self
             .map
             .iter()
-            .filter(|(k, e)| k.exporter == exporter && k.ipfix == ipfix && k.domain == domain && e.plan.options == options)
+            .filter(|(k, e)| {
+                k.exporter == exporter && k.ipfix == ipfix && k.domain == domain && e.plan.options == options
+            })
             .map(|(k, _)| *k)
             .collect();
         for key in &doomed {

@@ -19,27 +19,19 @@ pub(super) fn decode(
     out: &mut Vec<Flow>,
 ) -> Result<usize, DatagramError> {
     if d.len() < HEADER {
-        return Err(DatagramError::new(
-            Version::V5,
-            0,
-            DatagramErrorKind::ShortHeader { len: d.len(), need: HEADER },
-        ));
+        return Err(DatagramError::new(Version::V5, 0, DatagramErrorKind::ShortHeader { len: d.len(), need: HEADER }));
     }
     let count = be16(d, 2);
     let need = HEADER + usize::from(count) * RECORD;
     if need > d.len() {
-        return Err(DatagramError::new(
-            Version::V5,
-            0,
-            DatagramErrorKind::CountPastEnd { count, need, len: d.len() },
-        ));
+        return Err(DatagramError::new(Version::V5, 0, DatagramErrorKind::CountPastEnd { count, need, len: d.len() }));
     }
     let uptime_ms = be32(d, 4);
     let export_us = i64::from(be32(d, 8)) * 1_000_000 + i64::from(be32(d, 12) / 1000);
     let sequence = be32(d, 16);
     let engine = u32::from(be16(d, 20)); // engine_type, engine_id: one stream each
-    // Read First/Last (ms of uptime) against the header; signed 32-bit differences
-    // survive the uptime counter's wrap.
+                                         // Read First/Last (ms of uptime) against the header; signed 32-bit differences
+                                         // survive the uptime counter's wrap.
     let at = |t: u32| export_us - i64::from(uptime_ms.wrapping_sub(t) as i32) * 1000;
     out.reserve(usize::from(count));
     for rec in d[HEADER..need].chunks_exact(RECORD) {
@@ -64,6 +56,12 @@ pub(super) fn decode(
     }
     let key = StreamKey { exporter, version: 5, domain: engine };
     let flows = u32::from(count);
-    dec.sequence(key, Counting::Records, received_us, MessageCount { seq: sequence, records: Some(flows), flows }, None);
+    dec.sequence(
+        key,
+        Counting::Records,
+        received_us,
+        MessageCount { seq: sequence, records: Some(flows), flows },
+        None,
+    );
     Ok(usize::from(count))
 }

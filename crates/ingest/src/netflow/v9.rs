@@ -22,11 +22,7 @@ pub(super) fn decode(
     out: &mut Vec<Flow>,
 ) -> Result<usize, DatagramError> {
     if d.len() < HEADER {
-        return Err(DatagramError::new(
-            Version::V9,
-            0,
-            DatagramErrorKind::ShortHeader { len: d.len(), need: HEADER },
-        ));
+        return Err(DatagramError::new(Version::V9, 0, DatagramErrorKind::ShortHeader { len: d.len(), need: HEADER }));
     }
     let sequence = be32(d, 12);
     let source_id = be32(d, 16);
