@@ -102,7 +102,7 @@ impl Exporter {
             let run = rest.iter().take_while(|f| f.src.is_ipv6() == v6).count();
             let start = begin_set(&mut d, if v6 { V6_TEMPLATE } else { V4_TEMPLATE });
             for f in &rest[..run] {
-                self.record(&mut d, f, uptime_ms);
+                self.record(&mut d, f);
                 count = count.wrapping_add(1);
             }
             end_set(&mut d, start);
@@ -120,7 +120,7 @@ impl Exporter {
         d
     }
 
-    fn record(&self, d: &mut Vec<u8>, f: &Flow, uptime_ms: u32) {
+    fn record(&self, d: &mut Vec<u8>, f: &Flow) {
         for ip in [f.src, f.dst] {
             match ip {
                 IpAddr::V4(a) => d.extend(a.octets()),
@@ -131,7 +131,6 @@ impl Exporter {
         match self.protocol {
             Protocol::V9 => {
                 let up = |t: i64| ((t - self.boot_us) / 1000) as u32;
-                let _ = uptime_ms;
                 d.extend(up(f.start_us).to_be_bytes());
                 d.extend(up(end_us).to_be_bytes());
             }
