@@ -3,6 +3,8 @@
 //! when nfcapd collects the same replay. `scripts/test` installs softflowd and nfdump;
 //! elsewhere the test says it is skipped unless VEDETTE_REQUIRE_NETFLOW_PEERS is set.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -650,8 +650,9 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
             clean: &clean_hosts,
             foreign_bots: &foreign,
             servers: &benign_servers,
+            resolver,
         };
-        dns_side(&files, &c2s, &hosts, resolver, day0, p.span_days, p.sinkholed_bots, &mut dns_rng)?
+        dns_side(&files, &c2s, &hosts, day0, p.span_days, p.sinkholed_bots, &mut dns_rng)?
     } else {
         json!(null)
     };
@@ -789,6 +790,8 @@ struct Hosts<'a> {
     foreign_bots: &'a [Ipv4Addr],
     /// Benign servers that names resolve to.
     servers: &'a [Ipv4Addr],
+    /// The home resolver every lookup goes through.
+    resolver: Ipv4Addr,
 }
 
 /// The DNS side of the demo: what C2s' bots look up, a DGA, a tunnel, benign and
@@ -797,7 +800,6 @@ fn dns_side(
     files: &DemoFiles,
     c2s: &[C2],
     hosts: &Hosts<'_>,
-    resolver: Ipv4Addr,
     day0: DateTime<Utc>,
     span_days: i64,
     sinkholed_bots: usize,
@@ -805,7 +807,8 @@ fn dns_side(
 ) -> Result<serde_json::Value> {
     const DGA_SEED: u64 = 0xD6A;
     const DGA_NAMES_PER_DAY: usize = 40;
-    let Hosts { resolving: resolving_hosts, clean: clean_hosts, foreign_bots, servers: benign_servers } = *hosts;
+    let Hosts { resolving: resolving_hosts, clean: clean_hosts, foreign_bots, servers: benign_servers, resolver } =
+        *hosts;
     let day_number = |d: NaiveDate| (d - day0.date_naive()).num_days();
     let mut lookups = Vec::new();
     let mut dga_hosts = BTreeSet::new();
