@@ -1,10 +1,13 @@
 //! `vedette.toml`: every field has a default, so no file is needed; every error in a file
 //! is reported at once, each with its key.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use vedette_enrich::{Policy, SourceKind};
+use vedette_ingest::fetch::{FeedRequest, FetchOptions, Header};
 use vedette_model::CountryCode;
 
 pub const DEFAULT_STORE: &str = "sqlite://vedette.db";
@@ -19,6 +22,18 @@ struct RawConfig {
     feeds: Vec<RawFeed>,
     attribution: Option<RawAttribution>,
     run: Option<RawRun>,
+    fetch: Option<RawFetch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    attempts: Option<u32>,
+    retry_seconds: Option<f64>,
+    max_retry_seconds: Option<f64>,
+    timeout_seconds: Option<f64>,
+    max_mib: Option<u64>,
+    downloads: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,7 +56,12 @@ struct RawHome {
 #[serde(deny_unknown_fields)]
 struct RawFeed {
     name: String,
-    path: String,
+    path: Option<String>,
+    url: Option<String>,
+    schedule: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    member: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +92,31 @@ pub struct Config {
     pub policy_name: String,
     pub sources: Vec<SourceConfig>,
     pub run: RunConfig,
+    /// Feeds downloaded by `vedette fetch` and, on their schedule, `vedette run`.
+    pub fetch: Vec<FetchTarget>,
+    pub fetch_options: FetchOptions,
+    /// Where downloads are written [default: `downloads/` beside the store].
+    pub downloads: Option<PathBuf>,
+}
+
+/// A feed to download: from a `[[feeds]]` entry with a `url` (or with no `path`, then the
+/// catalogue's url), or named on the command line.
+#[derive(Debug, Clone)]
+pub struct FetchTarget {
+    pub request: FeedRequest,
+    /// How often `vedette run` fetches it; `None`: only when asked (`vedette fetch`).
+    pub schedule: Option<Duration>,
+}
+
+impl FetchTarget {
+    /// A catalogue feed with its own url and schedule, as `vedette fetch NAME` takes it
+    /// when vedette.toml does not list it.
+    pub fn from_catalogue(feed: &vedette_ingest::FeedEntry) -> Option<FetchTarget> {
+        let url = feed.url.as_deref()?;
+        let mut request = FeedRequest::new(&feed.name, url);
+        request.member = feed.member.clone();
+        Some(FetchTarget { request, schedule: feed.interval() })
+    }
 }
 
 /// `[run]`: what `vedette run` listens on and how often it writes.
@@ -100,6 +145,9 @@ impl Default for Config {
             policy_name: "location-first".into(),
             sources: Vec::new(),
             run: RunConfig::default(),
+            fetch: Vec::new(),
+            fetch_options: FetchOptions::default(),
+            downloads: None,
         }
     }
 }
@@ -167,12 +215,63 @@ impl Config {
             }
         }
         let catalogue = vedette_ingest::Catalogue::builtin();
+        let mut fetched: Vec<(usize, &str)> = Vec::new();
         for (i, feed) in raw.feeds.iter().enumerate() {
-            if let Err(e) = catalogue.get(&feed.name) {
-                errors.push(format!("feeds[{i}].name: {e}"));
+            let entry = match catalogue.get(&feed.name) {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    errors.push(format!("feeds[{i}].name: {e}"));
+                    None
+                }
+            };
+            if let Some(path) = &feed.path {
+                config.feeds.push((feed.name.clone(), resolve(base, path).display().to_string()));
             }
-            config.feeds.push((feed.name.clone(), resolve(base, &feed.path).display().to_string()));
+            match fetch_target(i, feed, entry, &mut errors) {
+                Some(target) => {
+                    // A feed's fetch state (validators, last status) is kept by its name.
+                    if let Some(&(j, _)) = fetched.iter().find(|(_, name)| *name == feed.name) {
+                        errors.push(format!(
+                            "feeds[{i}].url: feeds[{j}] downloads {:?} already; a feed is fetched from one url",
+                            feed.name
+                        ));
+                    }
+                    fetched.push((i, feed.name.as_str()));
+                    config.fetch.push(target);
+                }
+                None if feed.path.is_none() && entry.is_some() => errors.push(format!(
+                    "feeds[{i}]: give path (files for `vedette ingest`) or url (to download); \
+                     the catalogue has no url for {:?}",
+                    feed.name
+                )),
+                None => {}
+            }
         }
+        let fetch = raw.fetch.unwrap_or_default();
+        let options = &mut config.fetch_options;
+        match fetch.attempts {
+            Some(0) => errors.push("fetch.attempts: must be at least 1".into()),
+            Some(n) => options.attempts = n,
+            None => {}
+        }
+        let mut seconds = |key: &str, value: Option<f64>, target: &mut Duration, min: f64| {
+            if let Some(v) = value {
+                match Duration::try_from_secs_f64(v) {
+                    Ok(d) if v >= min => *target = d,
+                    _ => errors.push(format!("fetch.{key}: {v} is not a number of seconds of at least {min}")),
+                }
+            }
+        };
+        seconds("retry_seconds", fetch.retry_seconds, &mut options.first_retry, 0.0);
+        seconds("max_retry_seconds", fetch.max_retry_seconds, &mut options.max_retry, 0.0);
+        seconds("timeout_seconds", fetch.timeout_seconds, &mut options.timeout, 0.1);
+        match fetch.max_mib {
+            Some(0) => errors.push("fetch.max_mib: must be at least 1".into()),
+            Some(n) if n > 1 << 20 => errors.push(format!("fetch.max_mib: {n} MiB is more than a TiB")),
+            Some(n) => options.max_bytes = n << 20,
+            None => {}
+        }
+        config.downloads = fetch.downloads.map(|d| resolve(base, &d));
         let attribution = raw.attribution.unwrap_or_default();
         if let Some(policy) = attribution.policy {
             match policy.parse() {
@@ -212,6 +311,84 @@ impl Config {
             Err(errors)
         }
     }
+}
+
+/// What a `[[feeds]]` entry downloads, if anything: its own url, else (when it names no
+/// path either) the catalogue's. Every problem goes to `errors` with its key; header values
+/// are never repeated in them.
+fn fetch_target(
+    i: usize,
+    feed: &RawFeed,
+    entry: Option<&vedette_ingest::FeedEntry>,
+    errors: &mut Vec<String>,
+) -> Option<FetchTarget> {
+    let url = match &feed.url {
+        Some(url) => match expand_env(url) {
+            Ok(url) => Some(url),
+            Err(e) => {
+                errors.push(format!("feeds[{i}].url: {e}"));
+                return None;
+            }
+        },
+        None if feed.path.is_none() => entry.and_then(|e| e.url.clone()),
+        None => None,
+    };
+    let Some(url) = url else {
+        for key in ["schedule", "headers", "member"] {
+            let given = match key {
+                "schedule" => feed.schedule.is_some(),
+                "headers" => !feed.headers.is_empty(),
+                _ => feed.member.is_some(),
+            };
+            if given && feed.path.is_some() {
+                errors.push(format!("feeds[{i}].{key}: only read with a url (this entry reads files from path)"));
+            }
+        }
+        return None;
+    };
+    if let Err(e) = vedette_ingest::fetch::check_url(&url) {
+        errors.push(format!("feeds[{i}].url: {e}"));
+    }
+    let schedule = match feed.schedule.as_deref() {
+        Some("manual") => None,
+        Some(text) => match vedette_ingest::fetch::parse_interval(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                errors.push(format!("feeds[{i}].schedule: {e}, or \"manual\""));
+                None
+            }
+        },
+        None => entry.and_then(|e| e.interval()),
+    };
+    let mut request = FeedRequest::new(&feed.name, &url);
+    request.member = feed.member.clone().or_else(|| entry.and_then(|e| e.member.clone()));
+    for (name, value) in &feed.headers {
+        match expand_env(value).and_then(|v| Header::new(name, &v)) {
+            Ok(h) => request.headers.push(h),
+            Err(e) => errors.push(format!("feeds[{i}].headers.{name}: {e}")),
+        }
+    }
+    Some(FetchTarget { request, schedule })
+}
+
+/// `${NAME}` in a value is the environment variable NAME, so that keys need not be
+/// written in the file.
+fn expand_env(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("an unclosed ${ (write ${NAME} for an environment variable)")?;
+        let name = &after[..end];
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => return Err(format!("environment variable {name} is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn resolve(base: &Path, path: &str) -> PathBuf {
@@ -281,6 +458,88 @@ netflow = ["127.0.0.1"]
         .unwrap();
         assert_eq!(c.sources[0].path, Path::new("/etc/vedette/data/ipasn.dat"));
         assert_eq!(c.sources[0].name, "ipasn.dat");
+    }
+
+    #[test]
+    fn feeds_with_a_url_are_fetched_with_their_schedule_and_headers() {
+        std::env::set_var("VEDETTE_TEST_FEED_KEY", "s3cret");
+        let text = r#"
+[[feeds]]
+name = "abusech-feodo"
+url = "https://mirror.example/feodo.csv"
+schedule = "10m"
+headers = { "Auth-Key" = "${VEDETTE_TEST_FEED_KEY}" }
+[[feeds]]
+name = "blocklistde"
+[[feeds]]
+name = "spamhaus-drop"
+path = "drop.txt"
+[[feeds]]
+name = "dshield-block"
+schedule = "manual"
+[fetch]
+attempts = 2
+retry_seconds = 0.5
+max_mib = 1
+"#;
+        let c = Config::parse(text, Path::new("")).unwrap();
+        let fetched: Vec<(&str, &str, Option<u64>)> = c
+            .fetch
+            .iter()
+            .map(|t| (t.request.feed.as_str(), t.request.url.as_str(), t.schedule.map(|d| d.as_secs())))
+            .collect();
+        assert_eq!(
+            fetched,
+            vec![
+                ("abusech-feodo", "https://mirror.example/feodo.csv", Some(600)),
+                ("blocklistde", "https://lists.blocklist.de/lists/all.txt", Some(3600)),
+                ("dshield-block", "https://dshield.org/block.txt", None),
+            ]
+        );
+        assert_eq!(c.feeds, vec![("spamhaus-drop".to_string(), "drop.txt".to_string())]);
+        assert_eq!(format!("{:?}", c.fetch[0].request.headers), "[Auth-Key: <not shown>]");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(c.fetch_options.attempts, 2);
+        assert_eq!(c.fetch_options.first_retry, Duration::from_millis(500));
+        assert_eq!(c.fetch_options.max_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn fetch_errors_are_reported_with_their_keys_and_no_secrets() {
+        std::env::set_var("VEDETTE_TEST_BAD_KEY", "bad\nvalue-s3cret");
+        let text = r#"
+[[feeds]]
+name = "abusech-feodo"
+url = "ftp://mirror.example/feodo.csv"
+schedule = "sometimes"
+headers = { "Bad Name" = "x", "X-Key" = "${VEDETTE_TEST_BAD_KEY}", "Y-Key" = "${VEDETTE_TEST_UNSET_VARIABLE}" }
+[[feeds]]
+name = "cymru-cap"
+[[feeds]]
+name = "abusech-feodo"
+[fetch]
+attempts = 0
+timeout_seconds = -1
+"#;
+        let errors = Config::parse(text, Path::new("")).unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.split(':').next().unwrap()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "feeds[0].url",
+                "feeds[0].schedule",
+                "feeds[0].headers.Bad Name",
+                "feeds[0].headers.X-Key",
+                "feeds[0].headers.Y-Key",
+                "feeds[1]",
+                "feeds[2].url",
+                "fetch.attempts",
+                "fetch.timeout_seconds",
+            ],
+            "{errors:#?}"
+        );
+        assert!(errors.iter().all(|e| !e.contains("s3cret")), "{errors:#?}");
+        assert!(errors[4].contains("VEDETTE_TEST_UNSET_VARIABLE is not set"));
     }
 
     #[test]

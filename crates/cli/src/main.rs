@@ -32,23 +32,28 @@ struct Cli {
     command: Command,
 }
 
+// Each command's short line is `about` here, not a doc comment: a doc comment on the
+// variant would also replace the long help (with its examples) that the command's `Args`
+// carries, and `--help` would teach nothing more than `-h`.
 #[derive(Subcommand)]
 enum Command {
-    /// Generate a realistic synthetic sample, run the whole pipeline, print the report
+    #[command(about = "Generate a realistic synthetic sample, run the whole pipeline, print the report")]
     Demo(commands::demo::Args),
-    /// Read feed files and telemetry logs into the store, detecting as they stream
+    #[command(about = "Read feed files and telemetry logs into the store, detecting as they stream")]
     Ingest(commands::ingest::Args),
-    /// Collect NetFlow/IPFIX continuously, detecting as flows stream
+    #[command(about = "Download feeds now (conditional requests, retries) and read what changed")]
+    Fetch(commands::fetch::Args),
+    #[command(about = "Collect NetFlow/IPFIX continuously and fetch feeds on their schedules")]
     Run(commands::run::Args),
-    /// Parse one file with one feed and print IntelMQ-style JSON lines (nothing is stored)
+    #[command(about = "Parse one file with one feed and print IntelMQ-style JSON lines (nothing is stored)")]
     Parse(commands::parse::Args),
-    /// List the feeds and telemetry formats Vedette reads
+    #[command(about = "List the feeds and telemetry formats Vedette reads")]
     Feeds(commands::feeds::Args),
-    /// List stored findings: C2 servers, infected hosts, …
+    #[command(about = "List stored findings: C2 servers, infected hosts, …")]
     Findings(commands::findings::Args),
-    /// Write the situation report for a period
+    #[command(about = "Write the situation report for a period")]
     Report(commands::report::Args),
-    /// Every view of whom an address belongs to, the conflicts and the confidence
+    #[command(about = "Every view of whom an address belongs to, the conflicts and the confidence")]
     Whois(commands::whois::Args),
 }
 
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => commands::demo::run(global, args).await,
             Command::Ingest(args) => commands::ingest::run(global, args).await,
+            Command::Fetch(args) => commands::fetch::run(global, args).await,
             Command::Run(args) => commands::run::run(global, args).await,
             Command::Parse(args) => commands::parse::run(args),
             Command::Feeds(args) => commands::feeds::run(global, args).await,

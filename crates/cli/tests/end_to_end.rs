@@ -374,6 +374,18 @@ fn detection_accuracy_against_the_ground_truth() {
     let precision = ratio(candidates.intersection(&unlisted).count(), candidates.len());
     assert!(precision >= 0.95, "candidate C2 precision {precision}");
 
+    // Benign traffic on a timer (NTP, hourly update checks to a known-good name) makes no
+    // beacon and no candidate.
+    let periodic = &truth["benign_periodic"];
+    let ntp = periodic["ntp_server"].as_str().unwrap();
+    let update = periodic["update_server"].as_str().unwrap();
+    let beacons = of_kind("beaconing_pair", None);
+    assert!(
+        beacons.iter().all(|b| !b.contains(&format!(" -> {ntp}:")) && !b.contains(&format!(" -> {update}:"))),
+        "benign periodic traffic called a beacon"
+    );
+    assert!(!of_kind("c2_server", None).contains(update));
+
     // The DNS side. C2s that only ThreatFox lists, by domain: found through their bots'
     // lookups and confirmed.
     let dns = &truth["dns"];

@@ -30,10 +30,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use chrono::DateTime;
-use vedette_model::{Finding, FindingKind, Flow, Transport};
+use vedette_model::{DnsLookup, Finding, FindingKind, Flow, Transport};
 
 use crate::domains::DomainSet;
-use crate::hash::FastMap;
+use crate::hash::{FastMap, FastSet};
 
 /// What the beacon detector looks at and where it draws the line.
 #[derive(Debug, Clone)]
@@ -177,7 +177,13 @@ pub struct BeaconTracker {
     names: FastMap<Box<str>, u32>,
     name_list: Vec<Box<str>>,
     named: FastMap<(IpAddr, u32), Pair>,
+    /// Addresses that known-good names resolved to (as RITA does with DNS): flows to them
+    /// are not scored.
+    known_good_addresses: FastSet<IpAddr>,
 }
+
+/// Known-good addresses learned from DNS answers, at most (a resolver's worth of CDNs).
+const MAX_KNOWN_GOOD_ADDRESSES: usize = 1 << 16;
 
 /// A pair that beacons, with its score.
 #[derive(Debug, Clone)]
@@ -260,8 +266,24 @@ impl BeaconTracker {
         }
     }
 
+    /// A DNS answer for a known-good name (an update service, a time server): the
+    /// addresses it gave are known-good for the flows that follow, which carry no name.
+    pub fn observe_lookup(&mut self, lookup: &DnsLookup) {
+        if lookup.answers.is_empty() || !self.known_good_names.matches(&lookup.query) {
+            return;
+        }
+        for address in &lookup.answers {
+            if self.known_good_addresses.len() < MAX_KNOWN_GOOD_ADDRESSES {
+                self.known_good_addresses.insert(*address);
+            }
+        }
+    }
+
     pub fn observe(&mut self, flow: &Flow) {
         if flow.transport == Transport::UDP && self.config.known_good_udp_ports.contains(&flow.dst_port) {
+            return;
+        }
+        if !self.known_good_addresses.is_empty() && self.known_good_addresses.contains(&flow.dst) {
             return;
         }
         // A contact that moved no data (an unanswered SYN, a refused connection) is not a
@@ -521,6 +543,23 @@ mod tests {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    #[test]
+    fn addresses_of_known_good_names_are_not_scored() {
+        let mut t = BeaconTracker::new(BeaconConfig::default());
+        let mut lookup = DnsLookup::new(0, "10.0.0.1".parse().unwrap(), "ctldl.windowsupdate.com");
+        lookup.answers = vec!["198.51.100.20".parse().unwrap()];
+        t.observe_lookup(&lookup);
+        let mut other = DnsLookup::new(0, "10.0.0.1".parse().unwrap(), "news.example.com");
+        other.answers = vec!["198.51.100.21".parse().unwrap()];
+        t.observe_lookup(&other);
+        for i in 0..72 {
+            t.observe(&flow("10.0.0.1", "198.51.100.20", 443, i * HOUR, 700));
+            t.observe(&flow("10.0.0.1", "198.51.100.21", 443, i * HOUR, 700));
+        }
+        let found: Vec<String> = t.beacons().iter().map(Beacon::subject).collect();
+        assert_eq!(found, vec!["10.0.0.1 -> 198.51.100.21:443".to_string()]);
     }
 
     #[test]

@@ -18,6 +18,11 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
     (full as u64) ^ ((full >> 64) as u64)
 }
 
+/// The process's seed, for other structures keyed by network data.
+pub(crate) fn seed() -> u64 {
+    process_seed()
+}
+
 fn process_seed() -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();
     *SEED.get_or_init(|| RandomState::new().hash_one(0x0076_6564_6574_7465_u64) | 1)

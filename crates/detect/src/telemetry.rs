@@ -42,7 +42,10 @@ impl TelemetryDetector {
     pub fn observe_observation(&mut self, observation: &Observation) {
         self.indicators.observe_observation(observation);
         match observation {
-            Observation::Dns(lookup) => self.dns.observe(lookup),
+            Observation::Dns(lookup) => {
+                self.beacons.observe_lookup(lookup);
+                self.dns.observe(lookup)
+            }
             // Pairs by name are kept for home callers only: no one reports a foreign
             // host's beacon, and browsing would otherwise fill memory with pairs.
             Observation::Http(request) if !request.host.is_empty() && self.home.contains(request.src) => {

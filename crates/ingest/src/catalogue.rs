@@ -39,9 +39,14 @@ pub struct FeedEntry {
     pub classification: Option<ClassificationType>,
     pub description: String,
     pub documentation: Option<String>,
+    /// Where the feed is downloaded from (`vedette fetch`, `vedette run`); vedette.toml
+    /// may name another.
     pub url: Option<String>,
-    /// How often the provider updates the feed, as a person reads it (`hourly`, `daily`).
+    /// How often to download it: as often as the provider updates it, or as rarely as it
+    /// asks (`5m`, `1h`, `24h`; see [`crate::fetch::parse_interval`]).
     pub schedule: Option<String>,
+    /// When the download is a zip archive: the member to read (else every file in it).
+    pub member: Option<String>,
     /// For `format = "generic"`: the layouts this feed's files come in.
     #[serde(default)]
     pub layouts: Vec<LayoutConfig>,
@@ -56,6 +61,13 @@ pub enum CatalogueError {
     Invalid { file: String, reason: String },
     #[error("unknown feed {name:?}; known feeds: {known}")]
     Unknown { name: String, known: String },
+}
+
+impl FeedEntry {
+    /// How often to download the feed, if the catalogue says (checked when it loads).
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        self.schedule.as_deref().and_then(|s| crate::fetch::parse_interval(s).ok())
+    }
 }
 
 /// The known feeds, in name order.
@@ -119,6 +131,12 @@ impl Catalogue {
                             entry.format.as_str()
                         ))),
                         (_, true) => {}
+                    }
+                    if let Some(Err(e)) = entry.schedule.as_deref().map(crate::fetch::parse_interval) {
+                        errors.push(invalid(format!("schedule: {e}")));
+                    }
+                    if let Some(Err(e)) = entry.url.as_deref().map(crate::fetch::check_url) {
+                        errors.push(invalid(format!("url: {e}")));
                     }
                     if entries.iter().any(|e: &FeedEntry| e.name == entry.name) {
                         errors.push(invalid(format!("feed name {:?} is used twice", entry.name)));
@@ -197,6 +215,20 @@ mod tests {
         ] {
             assert!(c.get(name).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn issue_3_every_schedule_is_an_interval_and_every_url_is_fetchable() {
+        for e in Catalogue::builtin().entries() {
+            if let Some(s) = &e.schedule {
+                assert!(e.interval().is_some(), "{}: schedule {s:?}", e.name);
+            }
+        }
+        let bad = "name = \"x\"\nprovider = \"p\"\nkind = \"indicators\"\nformat = \"feodo\"\n\
+                   description = \"d\"\nurl = \"ftp://x/y\"\nschedule = \"sometimes\"\n";
+        let errors = Catalogue::from_files([("feeds/x.toml", bad)]).unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(text[0].contains("schedule:") && text[1].contains("url:"), "{text:?}");
     }
 
     #[test]

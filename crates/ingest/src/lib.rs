@@ -28,6 +28,7 @@
 
 pub mod capture;
 mod catalogue;
+pub mod fetch;
 mod fields;
 mod fingerprint;
 mod formats;

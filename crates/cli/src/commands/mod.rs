@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod feeds;
+pub mod fetch;
 pub mod findings;
 pub mod ingest;
 pub mod parse;

@@ -4,27 +4,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use chrono::Utc;
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use vedette_detect::{BeaconConfig, IndicatorSet, TelemetryDetector};
+use vedette_ingest::fetch::{format_interval, Fetcher};
 use vedette_ingest::netflow::{NetflowDecoder, NetflowLimits, NetflowStats};
 use vedette_model::{Flow, Rejected};
+use vedette_store::Store;
 
+use super::fetch::{Outcome, Reader, Report};
 use super::{open_store, Global};
+use crate::config::FetchTarget;
 use crate::pipeline::{Pipeline, Summary};
 
 /// Run as a collector: receive NetFlow v5, v9 and IPFIX from exporters over UDP, match
 /// and score the flows as they stream, and write findings and C2 contacts to the store
 /// every --flush seconds and once more when stopped (Ctrl-C or SIGTERM: what was received
-/// is flushed, nothing is lost).
+/// is flushed, nothing is lost). Feeds listed in vedette.toml with a url and a schedule
+/// are downloaded when due, beside the receivers, and read as `vedette fetch` reads them:
+/// at the start when never fetched, then every schedule interval.
 ///
-/// Indicators are the C2 feeds already ingested (`vedette ingest`); home is [home] in
-/// vedette.toml.
+/// Indicators are the C2 feeds already ingested (`vedette ingest`, `vedette fetch`); home
+/// is [home] in vedette.toml. Indicators a scheduled fetch adds are matched from the next
+/// start of the collector on.
 ///
 /// Examples:
 ///   vedette run --netflow 0.0.0.0:2055
 ///   vedette run --netflow 127.0.0.1:9995 --flush 60
-///   vedette run                (listens on the [run] netflow addresses of vedette.toml)
+///   vedette run                (the [run] netflow addresses and the scheduled [[feeds]]
+///                               of vedette.toml; with only feeds, it only fetches)
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -65,6 +75,12 @@ struct CollectorSummary {
     flushes: u64,
     /// Times the attribution data was rebuilt because a source file changed.
     attribution_reloads: u64,
+    /// Scheduled feed fetches that read new content, found nothing new, or failed.
+    fetches_read: u64,
+    fetches_unchanged: u64,
+    fetches_failed: u64,
+    /// Events the fetched feeds added to the store.
+    fetched_events: u64,
     #[serde(flatten)]
     detection: Summary,
 }
@@ -72,20 +88,24 @@ struct CollectorSummary {
 pub async fn run(global: Global, args: Args) -> Result<()> {
     let config = global.config()?;
     let addresses = if args.netflow.is_empty() { config.run.netflow.clone() } else { args.netflow.clone() };
-    if addresses.is_empty() {
-        bail!("nothing to collect: give --netflow ADDR, or list netflow addresses under [run] in vedette.toml");
+    let scheduled: Vec<FetchTarget> = config.fetch.iter().filter(|t| t.schedule.is_some()).cloned().collect();
+    if addresses.is_empty() && scheduled.is_empty() {
+        bail!(
+            "nothing to collect: give --netflow ADDR, list netflow addresses under [run] in vedette.toml, \
+             or list [[feeds]] with a url and a schedule there"
+        );
     }
     let flush_every = Duration::from_secs(args.flush.or(config.run.flush_seconds).unwrap_or(60).max(1));
 
     // Attribution data is swapped in while running when its files change (a new month's
     // RIR statistics, a fresh MMDB): checked at every flush.
     let (attribution, home) = crate::attribution::reloading(&config)?;
-    let store = open_store(&config.store).await?;
+    let store: Arc<dyn Store> = Arc::from(open_store(&config.store).await?);
     let mut pipeline =
         Pipeline { store: store.as_ref(), attributor: attribution.current(), home: home.clone(), show_progress: false };
     let indicator_events = store.c2_indicators().await?;
     let indicators = IndicatorSet::from_events(&indicator_events);
-    let mut detector = TelemetryDetector::new(indicators, home, BeaconConfig::default());
+    let mut detector = TelemetryDetector::new(indicators, home.clone(), BeaconConfig::default());
 
     let run = store.begin_run("run").await?;
     let started = Instant::now();
@@ -102,6 +122,21 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
         receivers.push(spawn_receiver(socket, bound, tx.clone(), stop.clone())?);
     }
     drop(tx);
+    let mut schedule = Schedule::new(store.as_ref(), scheduled).await;
+    for (target, due_in) in schedule.plan() {
+        eprintln!(
+            "fetching {} every {}{}",
+            target.request.feed,
+            target.schedule.map(format_interval).unwrap_or_default(),
+            if due_in.is_zero() { ", now".to_string() } else { format!(", next in {} s", due_in.as_secs()) }
+        );
+    }
+    let fetch_stop = Arc::new(AtomicBool::new(false));
+    let fetcher = Arc::new(Fetcher::new(config.fetch_options.clone()).with_stop(fetch_stop.clone()));
+    let downloads = super::fetch::downloads_dir(&config);
+    // One feed is read into the store at a time; the receivers are never waited for.
+    let reading = Arc::new(tokio::sync::Mutex::new(()));
+    let mut fetches: JoinSet<Report> = JoinSet::new();
     eprintln!(
         "{} C2 indicators loaded; writing to the store every {} s; stop with Ctrl-C or SIGTERM",
         indicator_events.len(),
@@ -121,9 +156,16 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
     tokio::pin!(deadline);
     let mut rejected: Vec<Rejected> = Vec::new();
     let mut stopping = false;
+    // With no NetFlow address the channel is closed from the start.
+    let mut receiving = true;
+    let mut told_indicators = false;
     loop {
+        if stopping && !receiving && fetches.is_empty() {
+            break;
+        }
+        let next_fetch = schedule.next_due();
         tokio::select! {
-            message = rx.recv() => match message {
+            message = rx.recv(), if receiving => match message {
                 Some(Message::Flows(flows)) => {
                     summary.detection.flows_read += flows.len() as u64;
                     for flow in &flows {
@@ -139,9 +181,52 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
                     summary.sequence_lost += stats.lost_records + stats.lost_packets;
                     summary.data_without_template += stats.sets_without_template;
                 }
-                // Every receiver has stopped and sent what it had.
-                None => break,
+                // Every receiver has stopped and sent what it had (or there is none).
+                None => receiving = false,
             },
+            _ = sleep_until(next_fetch), if !stopping && next_fetch.is_some() => {
+                for target in schedule.take_due() {
+                    let reader = Reader {
+                        store: store.clone(),
+                        attributor: attribution.current(),
+                        home: home.clone(),
+                        show_progress: false,
+                        downloads: downloads.clone(),
+                    };
+                    let (fetcher, reading) = (fetcher.clone(), reading.clone());
+                    fetches.spawn(async move {
+                        let previous = super::fetch::state(reader.store.as_ref(), &target.request.feed).await;
+                        let at = Utc::now();
+                        let fetched = super::fetch::download(fetcher, &target, &previous, &reader.downloads).await;
+                        let _one_at_a_time = reading.lock().await;
+                        reader.finish(&target, previous, at, fetched).await
+                    });
+                }
+            }
+            Some(done) = fetches.join_next(), if !fetches.is_empty() => {
+                match done {
+                    Ok(report) => {
+                        eprintln!("{}", report.line);
+                        schedule.finished(&report.feed);
+                        match report.outcome {
+                            Outcome::Read => summary.fetches_read += 1,
+                            Outcome::Unchanged => summary.fetches_unchanged += 1,
+                            Outcome::Failed => summary.fetches_failed += 1,
+                        }
+                        summary.fetched_events += report.events_added;
+                        // The running detector keeps the indicators it started with (its
+                        // learned addresses and beacon state are tied to them): say so once.
+                        if report.indicators_added && !summary.listening.is_empty() && !told_indicators {
+                            told_indicators = true;
+                            eprintln!("note: indicators fetched while running are matched from the collector's next start");
+                        }
+                    }
+                    Err(e) => {
+                        summary.fetches_failed += 1;
+                        eprintln!("warning: a scheduled fetch stopped unexpectedly: {e}");
+                    }
+                }
+            }
             _ = tick.tick(), if !stopping => {
                 if let Some(reports) = attribution.reload_if_changed() {
                     for line in reports.iter().filter_map(|r| r.describe()) {
@@ -157,15 +242,18 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
                 eprintln!("stopping: flushing what was received …");
                 stopping = true;
                 stop.store(true, Ordering::Relaxed);
+                fetch_stop.store(true, Ordering::Relaxed);
             }
             _ = terminate.recv(), if !stopping => {
                 eprintln!("stopping (SIGTERM): flushing what was received …");
                 stopping = true;
                 stop.store(true, Ordering::Relaxed);
+                fetch_stop.store(true, Ordering::Relaxed);
             }
             _ = &mut deadline, if !stopping => {
                 stopping = true;
                 stop.store(true, Ordering::Relaxed);
+                fetch_stop.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -264,14 +352,27 @@ fn render(s: &CollectorSummary) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(o, "Collector summary");
-    let _ = writeln!(o, "  listened on      {}", s.listening.join(", "));
-    let _ = writeln!(o, "  datagrams        {}", s.datagrams);
-    let _ = writeln!(o, "  flows            {}", s.flows);
-    let _ = writeln!(o, "  rejected         {} datagrams", s.rejected_datagrams);
-    let _ = writeln!(o, "  sequence gaps    {} lost (as the exporters number them)", s.sequence_lost);
-    if s.data_without_template > 0 {
-        let _ =
-            writeln!(o, "  no template      {} data sets dropped (their template never came)", s.data_without_template);
+    if !s.listening.is_empty() {
+        let _ = writeln!(o, "  listened on      {}", s.listening.join(", "));
+        let _ = writeln!(o, "  datagrams        {}", s.datagrams);
+        let _ = writeln!(o, "  flows            {}", s.flows);
+        let _ = writeln!(o, "  rejected         {} datagrams", s.rejected_datagrams);
+        let _ = writeln!(o, "  sequence gaps    {} lost (as the exporters number them)", s.sequence_lost);
+        if s.data_without_template > 0 {
+            let _ = writeln!(
+                o,
+                "  no template      {} data sets dropped (their template never came)",
+                s.data_without_template
+            );
+        }
+    }
+    let fetches = s.fetches_read + s.fetches_unchanged + s.fetches_failed;
+    if fetches > 0 {
+        let _ = writeln!(
+            o,
+            "  feeds fetched    {fetches} times: {} with new content, {} unchanged, {} failed; {} new events",
+            s.fetches_read, s.fetches_unchanged, s.fetches_failed, s.fetched_events
+        );
     }
     let _ = writeln!(o, "  flushes          {}", s.flushes);
     if s.attribution_reloads > 0 {
@@ -282,4 +383,77 @@ fn render(s: &CollectorSummary) -> String {
     let _ = writeln!(o, "  C2 contacts      {} (host, C2, day) links written", s.detection.contacts);
     let _ = writeln!(o, "  elapsed          {:.1} s", s.detection.elapsed_seconds);
     o
+}
+
+/// When each scheduled feed is due: at the start if it was never fetched, else its
+/// schedule interval after its last fetch (whatever became of it).
+struct Schedule {
+    feeds: Vec<Scheduled>,
+}
+
+struct Scheduled {
+    target: FetchTarget,
+    every: Duration,
+    due: tokio::time::Instant,
+    running: bool,
+}
+
+impl Schedule {
+    async fn new(store: &dyn Store, targets: Vec<FetchTarget>) -> Schedule {
+        let now = tokio::time::Instant::now();
+        let mut feeds = Vec::with_capacity(targets.len());
+        for target in targets {
+            let Some(every) = target.schedule else { continue };
+            let state = super::fetch::state(store, &target.request.feed).await;
+            let since = state.last_fetch.and_then(|t| (Utc::now() - t).to_std().ok());
+            let due = match since {
+                Some(since) => now + every.saturating_sub(since),
+                None if state.last_fetch.is_some() => now + every, // a clock that went back
+                None => now,
+            };
+            feeds.push(Scheduled { target, every, due, running: false });
+        }
+        Schedule { feeds }
+    }
+
+    /// Each feed with the time until it is due.
+    fn plan(&self) -> Vec<(&FetchTarget, Duration)> {
+        let now = tokio::time::Instant::now();
+        self.feeds.iter().map(|f| (&f.target, f.due.saturating_duration_since(now))).collect()
+    }
+
+    /// The earliest time a feed that is not being fetched is due.
+    fn next_due(&self) -> Option<tokio::time::Instant> {
+        self.feeds.iter().filter(|f| !f.running).map(|f| f.due).min()
+    }
+
+    /// The feeds due now, marked as running; each is due again an interval later.
+    fn take_due(&mut self) -> Vec<FetchTarget> {
+        let now = tokio::time::Instant::now();
+        let mut due = Vec::new();
+        for f in self.feeds.iter_mut().filter(|f| !f.running && f.due <= now) {
+            f.running = true;
+            f.due = now + f.every;
+            due.push(f.target.clone());
+        }
+        due
+    }
+
+    fn finished(&mut self, feed: &str) {
+        let now = tokio::time::Instant::now();
+        for f in self.feeds.iter_mut().filter(|f| f.target.request.feed == feed) {
+            f.running = false;
+            // A fetch that outlasted its interval is next due one interval after it ended.
+            if f.due <= now {
+                f.due = now + f.every;
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

@@ -182,6 +182,8 @@ const C2_COUNTRIES: &[(&str, f64)] = &[
 const DOMESTIC_SHARE: f64 = 0.08;
 /// Share of C2 servers the Feodo-format feed lists.
 const LISTED_SHARE: f64 = 0.65;
+/// The update service benign hosts check every hour (a known-good name).
+const UPDATE_NAME: &str = "ctldl.windowsupdate.com";
 /// A beaconing implant calls home every hour, ±30 s.
 const BEACON_INTERVAL_US: i64 = 3_600_000_000;
 
@@ -634,6 +636,52 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         let text = conn_line(&mut w.rng, t, src, c2.ip, c2.port, "tcp", 400, 900);
         conn.push(t, text)?;
     }
+    // Benign traffic on a timer: hosts keeping their clocks (NTP every 1,024 s) and
+    // checking for updates every hour over HTTPS, the update name looked up each day —
+    // periodic, but no beacon of an implant.
+    let mut update_lookups = Vec::new();
+    let periodic = if p.dns {
+        let clean = &home_hosts[p.infected_hosts..];
+        let first = 2 + p.sinkholed_bots + 10;
+        let ntp_server = w.address_in(home_blocks[1]);
+        let update_block = *w.rng.pick(&foreign_blocks);
+        let update_server = w.address_in(update_block);
+        let ntp_hosts: Vec<Ipv4Addr> = clean.iter().skip(first).take(30).copied().collect();
+        let update_hosts: Vec<Ipv4Addr> = clean.iter().skip(first + 30).take(20).copied().collect();
+        for host in &ntp_hosts {
+            let start = dns_rng.below((p.span_days - 5) as u64) as i64 * 86_400_000_000;
+            for i in 0..170 {
+                let at = ts(day0, start + i * 1_024_000_000 + dns_rng.below(2_000_000) as i64);
+                conn.push(at, conn_line(&mut dns_rng, at, *host, ntp_server, 123, "udp", 48, 48))?;
+            }
+        }
+        for host in &update_hosts {
+            let start = dns_rng.below((p.span_days - 5) as u64) as i64 * 86_400_000_000;
+            for i in 0..72 {
+                let at = ts(day0, start + i * 3_600_000_000 + dns_rng.below(60_000_000) as i64);
+                if i % 24 == 0 {
+                    update_lookups.push(dns::Lookup {
+                        ts_us: at - 1_000_000,
+                        client: *host,
+                        query: UPDATE_NAME.into(),
+                        txt: false,
+                        answer: Some(update_server),
+                    });
+                }
+                let (orig, resp) = (900 + dns_rng.below(40), 4_000 + dns_rng.below(200));
+                conn.push(at, conn_line(&mut dns_rng, at, *host, update_server, 443, "tcp", orig, resp))?;
+            }
+        }
+        json!({
+            "ntp_server": ntp_server.to_string(),
+            "ntp_hosts": ntp_hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+            "update_name": UPDATE_NAME,
+            "update_server": update_server.to_string(),
+            "update_hosts": update_hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+        })
+    } else {
+        json!(null)
+    };
     let (conn_lines, planted_conn) = conn.finish()?;
 
     let dns_truth = if p.dns {
@@ -651,8 +699,9 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
             foreign_bots: &foreign,
             servers: &benign_servers,
             resolver,
+            extra_lookups: update_lookups,
         };
-        dns_side(&files, &c2s, &hosts, day0, p.span_days, p.sinkholed_bots, &mut dns_rng)?
+        dns_side(&files, &c2s, hosts, day0, p.span_days, p.sinkholed_bots, &mut dns_rng)?
     } else {
         json!(null)
     };
@@ -769,6 +818,7 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> Result<DemoFiles> {
         }).collect::<Vec<_>>(),
         "beaconing": {"interval_s": BEACON_INTERVAL_US / 1_000_000, "pairs": beaconing_pairs},
         "dns": dns_truth,
+        "benign_periodic": periodic,
         "dead_indicators": dead.iter().map(|ip| ip.to_string()).collect::<Vec<_>>(),
         "infections": infections,
         "planted_rejections": {"ipblocklist.csv": 3, "conn.log": planted_conn},
@@ -792,6 +842,8 @@ struct Hosts<'a> {
     servers: &'a [Ipv4Addr],
     /// The home resolver every lookup goes through.
     resolver: Ipv4Addr,
+    /// Lookups made elsewhere (the update checks'), written with the others.
+    extra_lookups: Vec<dns::Lookup>,
 }
 
 /// The DNS side of the demo: what C2s' bots look up, a DGA, a tunnel, benign and
@@ -799,7 +851,7 @@ struct Hosts<'a> {
 fn dns_side(
     files: &DemoFiles,
     c2s: &[C2],
-    hosts: &Hosts<'_>,
+    hosts: Hosts<'_>,
     day0: DateTime<Utc>,
     span_days: i64,
     sinkholed_bots: usize,
@@ -807,10 +859,16 @@ fn dns_side(
 ) -> Result<serde_json::Value> {
     const DGA_SEED: u64 = 0xD6A;
     const DGA_NAMES_PER_DAY: usize = 40;
-    let Hosts { resolving: resolving_hosts, clean: clean_hosts, foreign_bots, servers: benign_servers, resolver } =
-        *hosts;
+    let Hosts {
+        resolving: resolving_hosts,
+        clean: clean_hosts,
+        foreign_bots,
+        servers: benign_servers,
+        resolver,
+        extra_lookups,
+    } = hosts;
     let day_number = |d: NaiveDate| (d - day0.date_naive()).num_days();
-    let mut lookups = Vec::new();
+    let mut lookups = extra_lookups;
     let mut dga_hosts = BTreeSet::new();
     let mut dga_registered = BTreeSet::new();
     let mut dga_queried = BTreeSet::new();
