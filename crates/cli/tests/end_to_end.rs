@@ -348,6 +348,22 @@ fn detection_accuracy_against_the_ground_truth() {
     let precision = ratio(confirmed.intersection(&listed).count(), confirmed.len());
     assert!(precision >= 0.95, "confirmed C2 precision {precision}");
 
+    // Confirmed infected hosts: every one a planted infection of a C2 some feed lists, or
+    // a bot in the sinkhole's log; and most of those found.
+    let planted_infected: BTreeSet<String> = truth["infections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| listed.contains(i["c2"].as_str().unwrap()))
+        .map(|i| i["host"].as_str().unwrap().to_string())
+        .chain(truth["dns"]["sinkhole"]["home_bots"].as_object().unwrap().keys().cloned())
+        .collect();
+    let infected = of_kind("infected_host", Some(true));
+    let hits = infected.intersection(&planted_infected).count();
+    let (precision, recall) = (ratio(hits, infected.len()), ratio(hits, planted_infected.len()));
+    // Measured on seed 7: 1.00 and 1.00.
+    assert!(precision >= 0.95 && recall >= 0.95, "infected host precision {precision}, recall {recall}");
+
     // Beaconing pairs against the planted hourly implants.
     let planted: BTreeSet<String> = truth["beaconing"]["pairs"]
         .as_array()
@@ -471,5 +487,65 @@ fn a_feed_table_of_ones_own_reads_files_for_parse_and_ingest() {
     let out = vedette(&["--store", &store, "ingest", "--feed-file", broken.to_str().unwrap(), list]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("broken.toml"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Host counts from HyperLogLog sketches stay within a few percent of the exact ones (at
+/// this size linear counting makes them nearly exact), the method says they are
+/// estimates, and every C2 server the report counts is a confirmed `c2_server` finding.
+#[test]
+fn sketch_counts_stay_close_to_exact_and_findings_back_the_report() {
+    let dir = temp_dir("sketch");
+    run_demo(&dir, "7");
+    let store = format!("sqlite://{}", dir.join("vedette.db").display());
+    let exact = read_json(&dir.join("report.json"));
+    let out = vedette(&[
+        "--store",
+        &store,
+        "report",
+        "--from",
+        "2013-01-01",
+        "--to",
+        "2013-05-31",
+        "--format",
+        "json",
+        "--counting",
+        "sketch",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sketch: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let close = |a: &Value, b: &Value| {
+        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+        (a - b).abs() <= (0.03 * b).max(1.0)
+    };
+    for key in ["overseas_hosts", "domestic_hosts", "total_hosts"] {
+        assert!(
+            close(&sketch["headline"][key], &exact["headline"][key]),
+            "{key}: {} vs {}",
+            sketch["headline"][key],
+            exact["headline"][key]
+        );
+    }
+    // Server counts are exact either way.
+    assert_eq!(sketch["headline"]["overseas_c2_servers"], exact["headline"]["overseas_c2_servers"]);
+    for (s, e) in sketch["countries"].as_array().unwrap().iter().zip(exact["countries"].as_array().unwrap()) {
+        assert_eq!(s["country"], e["country"]);
+        assert!(close(&s["hosts"], &e["hosts"]), "{}: {} vs {}", e["country"], s["hosts"], e["hosts"]);
+    }
+    assert!(sketch["method"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().contains("HyperLogLog")));
+    assert!(!exact["method"].as_array().unwrap().iter().any(|m| m.as_str().unwrap().contains("HyperLogLog")));
+
+    let out = vedette(&["--store", &store, "findings", "--kind", "c2_server", "--json"]);
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let confirmed: BTreeSet<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["confirmed"] == true)
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    let counted: BTreeSet<&str> =
+        exact["c2_servers"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap()).collect();
+    assert!(counted.is_subset(&confirmed), "counted but not confirmed: {:?}", counted.difference(&confirmed));
     let _ = std::fs::remove_dir_all(&dir);
 }
