@@ -273,6 +273,41 @@ impl Counter {
     }
 }
 
+/// Counters per (C2, victim, day). A national day has millions of them and every new one
+/// is a cache miss, so the common case — IPv4 on both sides — is keyed by one `u128`
+/// (16 bytes, hashed in two multiplies) instead of two `IpAddr`s and a day (40 bytes).
+#[derive(Default)]
+struct ContactMap {
+    v4: FastMap<u128, Counter>,
+    other: FastMap<(IpAddr, IpAddr, i32), Counter>,
+}
+
+impl ContactMap {
+    #[inline]
+    fn get_or_insert(&mut self, c2: IpAddr, victim: IpAddr, day: i32, new: impl FnOnce() -> Counter) -> &mut Counter {
+        match (c2, victim) {
+            (IpAddr::V4(c), IpAddr::V4(v)) => {
+                let key = u128::from(u32::from(c)) << 64 | u128::from(u32::from(v)) << 32 | u128::from(day as u32);
+                self.v4.entry(key).or_insert_with(new)
+            }
+            _ => self.other.entry((c2, victim, day)).or_insert_with(new),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.other.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = ((IpAddr, IpAddr, i32), &Counter)> {
+        let v4 = self.v4.iter().map(|(&k, c)| {
+            let c2 = IpAddr::V4(std::net::Ipv4Addr::from((k >> 64) as u32));
+            let victim = IpAddr::V4(std::net::Ipv4Addr::from((k >> 32) as u32));
+            ((c2, victim, k as u32 as i32), c)
+        });
+        v4.chain(self.other.iter().map(|(&k, c)| (k, c)))
+    }
+}
+
 const DAY_US: i64 = 86_400_000_000;
 
 fn day_number(time_us: i64) -> i32 {
@@ -298,7 +333,7 @@ pub struct IndicatorMatcher {
     certificates: FastMap<Box<str>, u32>,
     ja3: FastMap<Box<str>, u32>,
     home: Home,
-    contacts: FastMap<(IpAddr, IpAddr, i32), Counter>,
+    contacts: ContactMap,
     /// Links to a listed name with no address known: (indicator, victim).
     name_links: FastMap<(u32, IpAddr), Counter>,
     /// Home bots seen by a sinkhole: (sinkholed domain and family, bot).
@@ -515,7 +550,7 @@ impl IndicatorMatcher {
             certificates,
             ja3,
             home,
-            contacts: FastMap::default(),
+            contacts: ContactMap::default(),
             name_links: FastMap::default(),
             sinkhole_links: FastMap::default(),
             sinkholed: FastMap::default(),
@@ -562,8 +597,7 @@ impl IndicatorMatcher {
         let certain = slot & LEARNED == 0 || self.bound.contains(&(victim, c2));
         let counter = self
             .contacts
-            .entry((c2, victim, day_number(flow.start_us)))
-            .or_insert_with(|| Counter::new(flow.start_us, slot & !LEARNED, certain));
+            .get_or_insert(c2, victim, day_number(flow.start_us), || Counter::new(flow.start_us, slot & !LEARNED, certain));
         counter.touch(flow.start_us, certain);
         counter.flows += 1;
         counter.bytes = counter.bytes.saturating_add(flow.bytes());
@@ -670,8 +704,7 @@ impl IndicatorMatcher {
     }
 
     fn link_address(&mut self, c2: IpAddr, victim: IpAddr, id: u32, time_us: i64) {
-        let c =
-            self.contacts.entry((c2, victim, day_number(time_us))).or_insert_with(|| Counter::new(time_us, id, true));
+        let c = self.contacts.get_or_insert(c2, victim, day_number(time_us), || Counter::new(time_us, id, true));
         c.touch(time_us, true);
         c.observations += 1;
         if c.indicator != id {
@@ -789,7 +822,7 @@ impl IndicatorMatcher {
             c2s: Vec::new(),
             links: Vec::new(),
         };
-        for (&(c2, victim, day), counter) in &contacts {
+        for ((c2, victim, day), counter) in contacts.iter() {
             if !counter.certain && shared.contains(&c2) {
                 continue;
             }
