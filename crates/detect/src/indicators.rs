@@ -595,9 +595,9 @@ impl IndicatorMatcher {
         }
         self.flows_matched += 1;
         let certain = slot & LEARNED == 0 || self.bound.contains(&(victim, c2));
-        let counter = self
-            .contacts
-            .get_or_insert(c2, victim, day_number(flow.start_us), || Counter::new(flow.start_us, slot & !LEARNED, certain));
+        let counter = self.contacts.get_or_insert(c2, victim, day_number(flow.start_us), || {
+            Counter::new(flow.start_us, slot & !LEARNED, certain)
+        });
         counter.touch(flow.start_us, certain);
         counter.flows += 1;
         counter.bytes = counter.bytes.saturating_add(flow.bytes());
