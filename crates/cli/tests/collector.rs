@@ -102,6 +102,12 @@ fn udp_listening(port: u16) -> bool {
 
 /// Starts `vedette run`, waits for its readiness line, and returns it with its port.
 fn start_collector(config: &Path) -> (Child, u16) {
+    let (child, port, _) = start_collector_with_log(config);
+    (child, port)
+}
+
+/// As [`start_collector`], with the lines it writes on stderr after its readiness line.
+fn start_collector_with_log(config: &Path) -> (Child, u16, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -120,8 +126,13 @@ fn start_collector(config: &Path) -> (Child, u16) {
         }
     };
     // Keep reading its stderr so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, port, rx)
 }
 
 fn summary_value(stdout: &str, label: &str) -> u64 {
@@ -285,5 +296,61 @@ fn a_running_collector_picks_up_changed_attribution_data() {
     assert!(out.status.success(), "{stdout}");
     assert!(summary_value(&stdout, "reloads") >= 1, "{stdout}");
     assert_eq!(summary_value(&stdout, "flows"), 2, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A feed fetched on schedule while the collector runs: its new C2 joins the running
+/// detector, and the next flow to it makes an infected host. The feed is served by
+/// Python's own HTTP server on loopback.
+#[test]
+fn indicators_fetched_while_running_are_matched_from_then_on() {
+    let dir = temp_dir("fetched");
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(
+        www.join("ipblocklist.csv"),
+        "\"first_seen_utc\",\"dst_ip\",\"dst_port\",\"c2_status\",\"last_online\",\"malware\"\n\"2025-11-01 00:00:00\",\"100.200.1.10\",\"443\",\"online\",\"2025-11-30\",\"Emotet\"\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+        .arg(&www)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the HTTP server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let config = dir.join("vedette.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"sqlite://{}\"\n[home]\nnetworks = [\"10.0.0.0/8\"]\n[[feeds]]\nname = \"abusech-feodo\"\nurl = \"http://127.0.0.1:{port}/ipblocklist.csv\"\nschedule = \"1h\"\n",
+            dir.join("vedette.db").display()
+        ),
+    )
+    .unwrap();
+    let (collector, netflow_port, log) = start_collector_with_log(&config);
+    let joined = log.iter().find(|l| l.contains("new C2 indicators now matched"));
+    assert!(joined.as_ref().is_some_and(|l| l.starts_with("1 new")), "{joined:?}");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .send_to(&v5_datagram([10, 0, 0, 5], [100, 200, 1, 10], 1_764_000_000, 0), ("127.0.0.1", netflow_port))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    terminate(&collector);
+    let out = collector.wait_with_output().unwrap();
+    let _ = server.kill();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(summary_value(&stdout, "new indicators"), 1, "{stdout}");
+    let out = Command::new(BIN).arg("--config").arg(&config).args(["findings", "--json"]).output().unwrap();
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(findings.as_array().unwrap().iter().any(|f| f["kind"] == "infected_host" && f["subject"] == "10.0.0.5"));
+    let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

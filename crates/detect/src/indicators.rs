@@ -565,6 +565,44 @@ impl IndicatorMatcher {
         }
     }
 
+    /// Adds indicators to a running matcher (a feed fetched while a collector runs):
+    /// what is already listed keeps its id and gains the new feeds and evidence; an
+    /// address learned from a DNS answer that a feed now lists becomes listed. Returns how
+    /// many indicators are new.
+    pub fn add_indicators<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) -> usize {
+        let mut by_ip = std::mem::take(&mut self.by_ip);
+        // Learned addresses are not indicators: set aside while the feeds' are added.
+        let learned: Vec<(IpAddr, u32)> =
+            by_ip.iter().filter(|(_, s)| **s & LEARNED != 0).map(|(a, s)| (*a, *s)).collect();
+        for (address, _) in &learned {
+            by_ip.remove(address);
+        }
+        let mut set = IndicatorSet {
+            list: std::mem::take(Arc::make_mut(&mut self.list)),
+            by_ip,
+            domains: std::mem::take(&mut self.domains),
+            urls: std::mem::take(&mut self.urls),
+            certificates: std::mem::take(&mut self.certificates),
+            ja3: std::mem::take(&mut self.ja3),
+        };
+        let before = set.list.len();
+        for event in events {
+            set.insert(event);
+        }
+        for (address, slot) in learned {
+            // Listed now: the feed's id stands, and the link is certain.
+            set.by_ip.entry(address).or_insert(slot);
+        }
+        for address in set.by_ip.keys() {
+            self.maybe_c2.insert(*address);
+        }
+        let added = set.list.len() - before;
+        let IndicatorSet { list, by_ip, domains, urls, certificates, ja3 } = set;
+        self.list = Arc::new(list);
+        (self.by_ip, self.domains, self.urls, self.certificates, self.ja3) = (by_ip, domains, urls, certificates, ja3);
+        added
+    }
+
     /// One flow: a hash lookup per address; the rest only when one is a C2.
     #[inline]
     pub fn observe(&mut self, flow: &Flow) {
@@ -1062,6 +1100,39 @@ impl AddressFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indicators_added_while_running_match_the_flows_that_follow() {
+        let home = Home::new(None, &["10.0.0.0/8"]).unwrap();
+        let mut first = Event::new("feed-a", ClassificationType::C2Server);
+        first.source.ip = Some("198.51.100.4".parse().unwrap());
+        let mut m = IndicatorMatcher::new(IndicatorSet::from_events([&first]), home);
+        let flow = |dst: &str| Flow {
+            start_us: 1_357_000_000_000_000,
+            duration_us: 0,
+            src: "10.1.1.1".parse().unwrap(),
+            src_port: 50_000,
+            dst: dst.parse().unwrap(),
+            dst_port: 443,
+            transport: vedette_model::Transport::TCP,
+            bytes_out: 300,
+            bytes_in: 900,
+            packets: 6,
+        };
+        m.observe(&flow("203.0.113.7"));
+        assert_eq!(m.flush().contacts.len(), 0);
+        let mut later = Event::new("feed-b", ClassificationType::C2Server);
+        later.source.ip = Some("203.0.113.7".parse().unwrap());
+        let mut again = Event::new("feed-b", ClassificationType::C2Server);
+        again.source.ip = Some("198.51.100.4".parse().unwrap());
+        assert_eq!(m.add_indicators([&later, &again]), 1);
+        m.observe(&flow("203.0.113.7"));
+        m.observe(&flow("198.51.100.4"));
+        let found = m.finish();
+        assert_eq!(found.contacts.len(), 2);
+        let feeds: Vec<&Finding> = found.c2_servers().filter(|f| f.subject == "198.51.100.4").collect();
+        assert!(feeds[0].reason.contains("feed-a") && feeds[0].reason.contains("feed-b"), "{}", feeds[0].reason);
+    }
 
     #[test]
     fn the_address_filter_never_refuses_a_member_and_passes_few_others() {

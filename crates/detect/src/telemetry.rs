@@ -1,7 +1,7 @@
 //! Every telemetry detector behind one `observe(&Flow)` and one
 //! `observe_observation(&Observation)`, so the pipeline feeds each record once.
 
-use vedette_model::{Finding, Flow, Observation};
+use vedette_model::{Event, Finding, Flow, Observation};
 
 use crate::{BeaconConfig, BeaconTracker, Detections, DnsBehaviour, DnsConfig, Home, IndicatorMatcher, IndicatorSet};
 
@@ -75,6 +75,11 @@ impl TelemetryDetector {
     /// confirmed by the first's upsert.
     pub fn finish(mut self) -> (Detections, Vec<Finding>) {
         self.flush()
+    }
+
+    /// Adds indicators (a feed fetched while running); returns how many are new.
+    pub fn add_indicators<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) -> usize {
+        self.indicators.add_indicators(events)
     }
 
     /// What was found so far, as [`TelemetryDetector::finish`] gives it, for a long run

@@ -27,8 +27,7 @@ use crate::pipeline::{Pipeline, Summary};
 /// at the start when never fetched, then every schedule interval.
 ///
 /// Indicators are the C2 feeds already ingested (`vedette ingest`, `vedette fetch`); home
-/// is [home] in vedette.toml. Indicators a scheduled fetch adds are matched from the next
-/// start of the collector on.
+/// is [home] in vedette.toml. Indicators a scheduled fetch adds are matched from then on.
 ///
 /// Examples:
 ///   vedette run --netflow 0.0.0.0:2055
@@ -81,6 +80,8 @@ struct CollectorSummary {
     fetches_failed: u64,
     /// Events the fetched feeds added to the store.
     fetched_events: u64,
+    /// Indicators the fetched feeds added to the running detector.
+    indicators_added: u64,
     #[serde(flatten)]
     detection: Summary,
 }
@@ -158,7 +159,6 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
     let mut stopping = false;
     // With no NetFlow address the channel is closed from the start.
     let mut receiving = true;
-    let mut told_indicators = false;
     loop {
         if stopping && !receiving && fetches.is_empty() {
             break;
@@ -214,11 +214,15 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
                             Outcome::Failed => summary.fetches_failed += 1,
                         }
                         summary.fetched_events += report.events_added;
-                        // The running detector keeps the indicators it started with (its
-                        // learned addresses and beacon state are tied to them): say so once.
-                        if report.indicators_added && !summary.listening.is_empty() && !told_indicators {
-                            told_indicators = true;
-                            eprintln!("note: indicators fetched while running are matched from the collector's next start");
+                        // New indicators join the running detector: the flows that follow
+                        // are matched against them (what it learned and scored stays).
+                        if report.indicators_added && !summary.listening.is_empty() {
+                            let events = store.c2_indicators().await?;
+                            let added = detector.add_indicators(&events);
+                            summary.indicators_added += added as u64;
+                            if added > 0 {
+                                eprintln!("{added} new C2 indicators now matched");
+                            }
                         }
                     }
                     Err(e) => {
@@ -373,6 +377,9 @@ fn render(s: &CollectorSummary) -> String {
             "  feeds fetched    {fetches} times: {} with new content, {} unchanged, {} failed; {} new events",
             s.fetches_read, s.fetches_unchanged, s.fetches_failed, s.fetched_events
         );
+    }
+    if s.indicators_added > 0 {
+        let _ = writeln!(o, "  new indicators   {} joined the running detector", s.indicators_added);
     }
     let _ = writeln!(o, "  flushes          {}", s.flushes);
     if s.attribution_reloads > 0 {
