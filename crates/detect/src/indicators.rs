@@ -271,38 +271,121 @@ impl Counter {
         self.last_us = self.last_us.max(time_us);
         self.certain |= certain;
     }
+
+    /// Folds in another counter of the same link (its indicator is left to the caller).
+    fn add(&mut self, other: &Counter) {
+        self.first_us = self.first_us.min(other.first_us);
+        self.last_us = self.last_us.max(other.last_us);
+        self.certain |= other.certain;
+        self.flows += other.flows;
+        self.observations += other.observations;
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
 }
 
-/// Counters per (C2, victim, day). A national day has millions of them and every new one
-/// is a cache miss, so the common case — IPv4 on both sides — is keyed by one `u128`
-/// (16 bytes, hashed in two multiplies) instead of two `IpAddr`s and a day (40 bytes).
+fn v4_key(c2: std::net::Ipv4Addr, victim: std::net::Ipv4Addr, day: i32) -> u128 {
+    u128::from(u32::from(c2)) << 64 | u128::from(u32::from(victim)) << 32 | u128::from(day as u32)
+}
+
+/// Counters per (C2, victim, day). A national day has millions of them, and inserting
+/// each new one into a hash map is a cache miss (half of the whole flow path's time in
+/// the NetFlow benchmark). So the common case — a flow, IPv4 on both sides — is appended
+/// to a buffer, and the buffer is sorted and merged into a sorted vector now and then:
+/// sequential work, with memory still bounded by the distinct links plus the buffer.
+/// Links made by names (lookups, requests, hellos) and IPv6 ones stay in a hash map.
 #[derive(Default)]
 struct ContactMap {
-    v4: FastMap<u128, Counter>,
+    /// IPv4 flow links not yet merged: (key, one flow's counter).
+    pending: Vec<(u128, Counter)>,
+    /// IPv4 flow links, sorted by key, one per key. Key: C2 << 64 | victim << 32 | day.
+    v4: Vec<(u128, Counter)>,
     other: FastMap<(IpAddr, IpAddr, i32), Counter>,
 }
 
+/// Flow links buffered before a merge (~12 MiB).
+const PENDING_LINKS: usize = 1 << 18;
+
 impl ContactMap {
     #[inline]
-    fn get_or_insert(&mut self, c2: IpAddr, victim: IpAddr, day: i32, new: impl FnOnce() -> Counter) -> &mut Counter {
-        match (c2, victim) {
-            (IpAddr::V4(c), IpAddr::V4(v)) => {
-                let key = u128::from(u32::from(c)) << 64 | u128::from(u32::from(v)) << 32 | u128::from(day as u32);
-                self.v4.entry(key).or_insert_with(new)
-            }
-            _ => self.other.entry((c2, victim, day)).or_insert_with(new),
+    fn append_v4(&mut self, key: u128, hit: Counter) {
+        self.pending.push((key, hit));
+        if self.pending.len() >= PENDING_LINKS {
+            self.merge_pending();
         }
     }
 
-    fn len(&self) -> usize {
-        self.v4.len() + self.other.len()
+    fn get_or_insert(&mut self, c2: IpAddr, victim: IpAddr, day: i32, new: impl FnOnce() -> Counter) -> &mut Counter {
+        self.other.entry((c2, victim, day)).or_insert_with(new)
     }
 
+    /// Sorts the buffer, folds equal keys, and merges it into the sorted vector.
+    fn merge_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        // Stable, so the first flow of a link keeps its indicator.
+        pending.sort_by_key(|(key, _)| *key);
+        let old = std::mem::take(&mut self.v4);
+        let mut merged: Vec<(u128, Counter)> = Vec::with_capacity(old.len() + pending.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), pending.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => {
+                    if x.0 <= y.0 {
+                        a.next()
+                    } else {
+                        b.next()
+                    }
+                }
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => b.next(),
+                (None, None) => break,
+            };
+            let Some((key, counter)) = next else { break };
+            match merged.last_mut() {
+                Some((last, c)) if *last == key => c.add(&counter),
+                _ => merged.push((key, counter)),
+            }
+        }
+        self.pending = Vec::with_capacity(PENDING_LINKS.min(merged.len().max(1024)));
+        self.v4 = merged;
+    }
+
+    /// Every link once: the flow links merged, and a name's link to the same (C2, victim,
+    /// day) folded into the flow's (the name, saying more, becomes its indicator; a second
+    /// name is returned to be kept apart, as `link_address` keeps it).
+    fn settle(&mut self, list: &[Indicator]) -> Vec<(u32, IpAddr, Counter)> {
+        self.merge_pending();
+        let mut second_names = Vec::new();
+        let v4 = &mut self.v4;
+        self.other.retain(|&(c2, victim, day), named| {
+            let (IpAddr::V4(c), IpAddr::V4(v)) = (c2, victim) else { return true };
+            let Ok(at) = v4.binary_search_by_key(&v4_key(c, v, day), |(k, _)| *k) else { return true };
+            let flows = &mut v4[at].1;
+            if flows.indicator != named.indicator {
+                if list[flows.indicator as usize].kind == IndicatorKind::Address {
+                    flows.indicator = named.indicator;
+                } else if list[named.indicator as usize].kind != IndicatorKind::Address {
+                    second_names.push((named.indicator, victim, *named));
+                }
+            }
+            flows.add(named);
+            false
+        });
+        second_names
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.pending.len() + self.other.len()
+    }
+
+    /// Every link; call [`ContactMap::settle`] first.
     fn iter(&self) -> impl Iterator<Item = ((IpAddr, IpAddr, i32), &Counter)> {
-        let v4 = self.v4.iter().map(|(&k, c)| {
+        let v4 = self.v4.iter().map(|(k, c)| {
             let c2 = IpAddr::V4(std::net::Ipv4Addr::from((k >> 64) as u32));
             let victim = IpAddr::V4(std::net::Ipv4Addr::from((k >> 32) as u32));
-            ((c2, victim, k as u32 as i32), c)
+            ((c2, victim, *k as u32 as i32), c)
         });
         v4.chain(self.other.iter().map(|(&k, c)| (k, c)))
     }
@@ -603,6 +686,19 @@ impl IndicatorMatcher {
         added
     }
 
+    /// How many (C2, victim, day) links are held now, every buffered flow folded in: the
+    /// aggregation is complete at this point, before findings are built.
+    pub fn links(&mut self) -> usize {
+        self.settle_links();
+        self.contacts.len()
+    }
+
+    fn settle_links(&mut self) {
+        for (id, victim, counter) in self.contacts.settle(&self.list) {
+            self.name_links.entry((id, victim)).or_insert_with(|| Counter { observations: 0, ..counter });
+        }
+    }
+
     /// One flow: a hash lookup per address; the rest only when one is a C2.
     #[inline]
     pub fn observe(&mut self, flow: &Flow) {
@@ -633,12 +729,15 @@ impl IndicatorMatcher {
         }
         self.flows_matched += 1;
         let certain = slot & LEARNED == 0 || self.bound.contains(&(victim, c2));
-        let counter = self.contacts.get_or_insert(c2, victim, day_number(flow.start_us), || {
-            Counter::new(flow.start_us, slot & !LEARNED, certain)
-        });
-        counter.touch(flow.start_us, certain);
-        counter.flows += 1;
-        counter.bytes = counter.bytes.saturating_add(flow.bytes());
+        let day = day_number(flow.start_us);
+        let mut hit = Counter::new(flow.start_us, slot & !LEARNED, certain);
+        hit.flows = 1;
+        hit.bytes = flow.bytes();
+        if let (IpAddr::V4(c), IpAddr::V4(v)) = (c2, victim) {
+            self.contacts.append_v4(v4_key(c, v, day), hit);
+            return;
+        }
+        self.contacts.get_or_insert(c2, victim, day, || Counter { flows: 0, bytes: 0, ..hit }).add(&hit);
     }
 
     /// A DNS lookup, HTTP request, TLS hello, sinkhole hit or passive DNS record.
@@ -840,6 +939,7 @@ impl IndicatorMatcher {
     /// contact through an address that is found to be shared only after it was flushed
     /// stays written.
     pub fn flush(&mut self) -> Detections {
+        self.settle_links();
         let contacts = std::mem::take(&mut self.contacts);
         let name_links = std::mem::take(&mut self.name_links);
         let sinkhole_links = std::mem::take(&mut self.sinkhole_links);
@@ -1100,6 +1200,34 @@ impl AddressFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffered_flow_links_merge_into_one_counter_per_link_across_merges() {
+        let mut map = ContactMap::default();
+        let (c2, victim) = ("198.51.100.4".parse().unwrap(), "10.0.0.1".parse().unwrap());
+        let mut hit = Counter::new(5_000, 0, true);
+        hit.flows = 1;
+        hit.bytes = 10;
+        // More than a buffer's worth for one link, and a few others interleaved.
+        for i in 0..(PENDING_LINKS as u32 + 100) {
+            map.append_v4(
+                v4_key(c2, victim, 7),
+                Counter { first_us: 5_000 + i64::from(i), last_us: 5_000 + i64::from(i), ..hit },
+            );
+            if i % 50_000 == 0 {
+                map.append_v4(v4_key(c2, std::net::Ipv4Addr::new(10, 0, 0, 2 + (i / 50_000) as u8), 7), hit);
+            }
+        }
+        let list = vec![Indicator { kind: IndicatorKind::Address, ..Indicator::default() }];
+        assert!(map.settle(&list).is_empty());
+        let links: Vec<((IpAddr, IpAddr, i32), Counter)> = map.iter().map(|(k, c)| (k, *c)).collect();
+        assert_eq!(links.len(), 1 + 6);
+        let (key, main) = links.iter().find(|(k, _)| k.1 == IpAddr::V4(victim)).unwrap();
+        assert_eq!(key.2, 7);
+        assert_eq!(main.flows, PENDING_LINKS as u64 + 100);
+        assert_eq!(main.bytes, 10 * (PENDING_LINKS as u64 + 100));
+        assert_eq!((main.first_us, main.last_us), (5_000, 5_000 + PENDING_LINKS as i64 + 99));
+    }
 
     #[test]
     fn indicators_added_while_running_match_the_flows_that_follow() {
