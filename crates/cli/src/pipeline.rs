@@ -163,9 +163,12 @@ fn progress_bar(show: bool, size: u64, label: &str) -> ProgressBar {
 /// Fixes each event's identity (the dedupe key) as the feed gave it, on the reader's
 /// thread, so enrichment and updated attribution data never make a duplicate and the
 /// hashing runs beside the store's writes instead of before them.
-fn sealed(mut batch: Batch) -> Batch {
+fn sealed(mut batch: Batch, window_us: Option<i64>) -> Batch {
     for event in &mut batch.events {
-        vedette_ingest::seal(event);
+        match window_us {
+            Some(w) => vedette_ingest::seal_within(event, w),
+            None => vedette_ingest::seal(event),
+        }
     }
     batch
 }
@@ -189,6 +192,7 @@ fn spawn_reader(
             bar.finish_and_clear();
             return Ok(());
         }
+        let window = input.feed.dedupe_window().map(|w| i64::try_from(w.as_micros()).unwrap_or(i64::MAX));
         let mut decoder = Decoder::new(&input.feed, &source);
         let mut buf = vec![0u8; 1 << 20];
         let mut batch = Batch::default();
@@ -199,12 +203,12 @@ fn spawn_reader(
             }
             decoder.push(&buf[..n], &mut batch);
             bar.inc(n as u64);
-            if batch.len() >= BATCH && tx.blocking_send(sealed(std::mem::take(&mut batch))).is_err() {
+            if batch.len() >= BATCH && tx.blocking_send(sealed(std::mem::take(&mut batch), window)).is_err() {
                 return Ok(()); // the writer stopped; its error is reported there
             }
         }
         decoder.finish(&mut batch);
-        let _ = tx.blocking_send(sealed(batch));
+        let _ = tx.blocking_send(sealed(batch, window));
         bar.finish_and_clear();
         Ok(())
     })

@@ -549,3 +549,48 @@ fn sketch_counts_stay_close_to_exact_and_findings_back_the_report() {
     assert!(counted.is_subset(&confirmed), "counted but not confirmed: {:?}", counted.difference(&confirmed));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A feed with a dedupe window stores the same observation reported again within the
+/// window once, and again in the next window; without one, every fresh time is an event.
+#[test]
+fn a_feed_dedupe_window_stores_a_repeated_observation_once_per_window() {
+    let dir = temp_dir("dedupe-window");
+    let table = |window: &str| {
+        format!(
+            "name = \"partner-c2\"\nprovider = \"a partner CERT\"\nkind = \"indicators\"\nformat = \"generic\"\n\
+             classification = \"c2-server\"\ndescription = \"C2 addresses with the time they were seen\"\n{window}\n\
+             [[layouts]]\nname = \"csv\"\nheader = \"none\"\ncolumns = [\"ip\", \"time\"]\nrequired = [\"ip\"]\n\
+             fields = {{ ip = \"source.ip\", time = \"time.source\" }}\n"
+        )
+    };
+    // The table a provider re-lists every hour with fresh times: 198.51.100.7 three times
+    // on 2013-01-05, once the next day; 198.51.100.8 once.
+    let rows = "198.51.100.7,2013-01-05 01:00:00\n198.51.100.8,2013-01-05 01:00:00\n";
+    let again =
+        "198.51.100.7,2013-01-05 02:00:00\n198.51.100.7,2013-01-05 23:00:00\n198.51.100.7,2013-01-06 01:00:00\n";
+    let (first, second) = (dir.join("01.csv"), dir.join("02.csv"));
+    std::fs::write(&first, rows).unwrap();
+    std::fs::write(&second, again).unwrap();
+    for (window, expected) in [("dedupe_window = \"24h\"", "3 new"), ("", "5 new")] {
+        let feed = dir.join("feed.toml");
+        std::fs::write(&feed, table(window)).unwrap();
+        let store = format!("sqlite://{}", dir.join(format!("w{}.db", window.len())).display());
+        let out = vedette(&[
+            "--store",
+            &store,
+            "ingest",
+            "--feed-file",
+            feed.to_str().unwrap(),
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(summary_line(&text(&out.stdout), "events").ends_with(expected), "{window}: {}", text(&out.stdout));
+    }
+    let feed = dir.join("feed.toml");
+    std::fs::write(&feed, table("dedupe_window = \"sometimes\"")).unwrap();
+    let out = vedette(&["parse", "--feed-file", feed.to_str().unwrap(), first.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("dedupe_window"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,6 +47,11 @@ pub struct FeedEntry {
     pub schedule: Option<String>,
     /// When the download is a zip archive: the member to read (else every file in it).
     pub member: Option<String>,
+    /// The same observation reported again within this window (`1h`, `24h`) is stored
+    /// once: a feed that re-lists its whole table every hour, with fresh times, adds an
+    /// event per indicator per window instead of one per download. Unset: records that
+    /// differ only in their time are distinct events.
+    pub dedupe_window: Option<String>,
     /// For `format = "generic"`: the layouts this feed's files come in.
     #[serde(default)]
     pub layouts: Vec<LayoutConfig>,
@@ -67,6 +72,11 @@ impl FeedEntry {
     /// How often to download the feed, if the catalogue says (checked when it loads).
     pub fn interval(&self) -> Option<std::time::Duration> {
         self.schedule.as_deref().and_then(|s| crate::fetch::parse_interval(s).ok())
+    }
+
+    /// The dedupe window, if the feed has one (checked when the catalogue loads).
+    pub fn dedupe_window(&self) -> Option<std::time::Duration> {
+        self.dedupe_window.as_deref().and_then(|s| crate::fetch::parse_interval(s).ok())
     }
 }
 
@@ -134,6 +144,9 @@ impl Catalogue {
                     }
                     if let Some(Err(e)) = entry.schedule.as_deref().map(crate::fetch::parse_interval) {
                         errors.push(invalid(format!("schedule: {e}")));
+                    }
+                    if let Some(Err(e)) = entry.dedupe_window.as_deref().map(crate::fetch::parse_interval) {
+                        errors.push(invalid(format!("dedupe_window: {e}")));
                     }
                     if let Some(Err(e)) = entry.url.as_deref().map(crate::fetch::check_url) {
                         errors.push(invalid(format!("url: {e}")));

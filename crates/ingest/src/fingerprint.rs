@@ -377,6 +377,21 @@ pub fn seal(event: &mut Event) {
     event.sealed_hash = Some(fingerprint(event));
 }
 
+/// Seals an event's identity for a feed with a dedupe window: the time it was reported
+/// falls to the start of its window (windows of `window_us` from the Unix epoch, UTC) and
+/// the raw line is left out, so the same observation reported again within the window —
+/// with a fresh time — has the same identity and is stored once.
+pub fn seal_within(event: &mut Event, window_us: i64) {
+    let mut key = event.clone();
+    key.sealed_hash = None;
+    key.raw = None;
+    if let (Some(t), true) = (key.time_source, window_us > 0) {
+        let start = t.timestamp_micros().div_euclid(window_us) * window_us;
+        key.time_source = chrono::DateTime::from_timestamp_micros(start);
+    }
+    event.sealed_hash = Some(fingerprint(&key));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ mod source;
 mod time;
 
 pub use catalogue::{Catalogue, CatalogueError, FeedEntry, FeedKind};
-pub use fingerprint::{fingerprint, seal};
+pub use fingerprint::{fingerprint, seal, seal_within};
 pub use formats::generic::{HeaderMode, LayoutConfig, Syntax, TargetConfig, Unmapped};
 pub use formats::{decode_all, Decoder, Format};
 pub use lines::LineSplitter;
