@@ -19,10 +19,10 @@ use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use vedette_detect::{BeaconConfig, Detections, Home, IndicatorSet, TelemetryDetector};
+use vedette_detect::{BeaconConfig, Detections, Home, IndicatorSet, ReportedInfections, TelemetryDetector};
 use vedette_enrich::Attributor;
 use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind, Format};
-use vedette_model::{ClassificationType, Finding, FindingKind, Rejected};
+use vedette_model::{Finding, FindingKind, Rejected};
 use vedette_store::{IngestedFile, Store};
 
 /// Records per message between the reader and the writer.
@@ -214,6 +214,14 @@ fn spawn_reader(
     })
 }
 
+/// What the records of a file feed besides the store.
+enum Reading<'a> {
+    /// Indicator feeds: their infected-system reports.
+    Indicators(&'a mut ReportedInfections),
+    /// Telemetry: the detector.
+    Telemetry(&'a mut TelemetryDetector),
+}
+
 /// A reader that moves the progress bar as bytes go through it.
 struct CountingReader<R> {
     inner: R,
@@ -241,16 +249,14 @@ impl Pipeline<'_> {
         // only the flows read after it.
         telemetry_inputs.sort_by_key(|i| telemetry_rank(i.feed.format));
 
-        let read_reports = !indicator_inputs.is_empty();
+        // Reports that name infected home hosts (Shadowserver sinkhole and drone reports):
+        // findings of their own, whatever telemetry says, gathered as their events stream by.
+        let mut reports = ReportedInfections::new(self.home.clone());
         for input in indicator_inputs {
-            self.ingest_file(run, input, &mut summary, &mut reasons, None).await?;
+            self.ingest_file(run, input, &mut summary, &mut reasons, Reading::Indicators(&mut reports)).await?;
         }
-        if read_reports {
-            // Reports that name infected home hosts (Shadowserver sinkhole and drone
-            // reports): findings of their own, whatever telemetry says.
-            let reports = self.store.events_of_type(ClassificationType::InfectedSystem).await?;
-            let found = vedette_detect::infected_hosts_from_events(&reports, &self.home);
-            self.store_detections((Detections::default(), found), &mut summary).await?;
+        if !reports.is_empty() {
+            self.store_detections((Detections::default(), reports.findings().collect()), &mut summary).await?;
         }
         if !telemetry_inputs.is_empty() {
             let indicators = IndicatorSet::from_events(&self.store.c2_indicators().await?);
@@ -258,7 +264,7 @@ impl Pipeline<'_> {
             tracing::info!(addresses, domains, urls, certificates, ja3, "indicators compiled");
             let mut matcher = TelemetryDetector::new(indicators, self.home.clone(), BeaconConfig::default());
             for input in telemetry_inputs {
-                self.ingest_file(run, input, &mut summary, &mut reasons, Some(&mut matcher)).await?;
+                self.ingest_file(run, input, &mut summary, &mut reasons, Reading::Telemetry(&mut matcher)).await?;
             }
             tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "telemetry read");
             let found = matcher.finish();
@@ -352,7 +358,7 @@ impl Pipeline<'_> {
         input: Input,
         summary: &mut Summary,
         reasons: &mut BTreeMap<String, u64>,
-        mut matcher: Option<&mut TelemetryDetector>,
+        mut reading: Reading<'_>,
     ) -> Result<()> {
         let (hash, size) = content_hash(&input.path)?;
         let shown = input.path.display().to_string();
@@ -379,11 +385,14 @@ impl Pipeline<'_> {
                     event.time_observation = Some(observed);
                 }
                 summary.events_read += batch.events.len() as u64;
+                if let Reading::Indicators(reports) = &mut reading {
+                    batch.events.iter().for_each(|e| _ = reports.add(e));
+                }
                 summary.events_added += self.store.insert_events(run, &batch.events).await?;
             }
             if !batch.observations.is_empty() {
                 summary.observations_read += batch.observations.len() as u64;
-                if let Some(m) = matcher.as_deref_mut() {
+                if let Reading::Telemetry(m) = &mut reading {
                     for observation in &batch.observations {
                         m.observe_observation(observation);
                     }
@@ -391,7 +400,7 @@ impl Pipeline<'_> {
             }
             if !batch.flows.is_empty() {
                 summary.flows_read += batch.flows.len() as u64;
-                if let Some(m) = matcher.as_deref_mut() {
+                if let Reading::Telemetry(m) = &mut reading {
                     for flow in &batch.flows {
                         m.observe(flow);
                     }

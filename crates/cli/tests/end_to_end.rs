@@ -594,3 +594,39 @@ fn a_feed_dedupe_window_stores_a_repeated_observation_once_per_window() {
     assert!(text(&out.stderr).contains("dedupe_window"), "{}", text(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Shadowserver sinkhole report naming a home host makes an infected-host finding with
+/// its family as the report is ingested; a host outside home does not.
+#[test]
+fn a_sinkhole_report_about_a_home_host_is_an_infected_host() {
+    let dir = temp_dir("reports");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/data/shadowserver");
+    let report = dir.join("2024-05-01-event4_sinkhole-cn-geo.csv");
+    std::fs::copy(fixtures.join("2024-05-01-event4_sinkhole-cn-geo.in"), &report).unwrap();
+    let store = format!("sqlite://{}", dir.join("v.db").display());
+    for (networks, expected) in [("198.51.100.0/24", true), ("10.0.0.0/8", false)] {
+        let config = dir.join("vedette.toml");
+        std::fs::write(&config, format!("[home]\nnetworks = [\"{networks}\"]\n")).unwrap();
+        let db = dir.join("v.db");
+        let _ = std::fs::remove_file(&db);
+        let out = vedette(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--store",
+            &store,
+            "ingest",
+            "--feed",
+            "shadowserver",
+            report.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = vedette(&["--store", &store, "findings", "--kind", "infected_host", "--json"]);
+        let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = findings.as_array().unwrap().iter().find(|f| f["subject"] == "198.51.100.42");
+        assert_eq!(found.is_some(), expected, "home {networks}: {findings}");
+        if let Some(f) = found {
+            assert_eq!(f["malware"], "ramnit");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -54,6 +54,7 @@
 //! assert!(behaviour.is_empty()); // no beacon, tunnel or DGA in two records
 //! ```
 
+mod address_filter;
 mod beacon;
 mod dga;
 mod dns;
@@ -61,6 +62,7 @@ mod domains;
 mod hash;
 mod home;
 mod indicators;
+mod links;
 mod psl;
 mod reports;
 mod suspects;

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vedette_model::{
-    C2Activity, C2Contact, C2Scope, ClassificationType, CountryCode, DailyActivity, Event, Finding, FindingKind,
-    GroupActivity, Period, Rejected, VictimActivity,
+    C2Activity, C2Contact, C2Scope, CountryCode, DailyActivity, Event, Finding, FindingKind, GroupActivity, Period,
+    Rejected, VictimActivity,
 };
 
 pub use aggregate::Counting;
@@ -93,8 +93,6 @@ pub trait Store: Send + Sync {
     /// The events detection matches telemetry against: C2 servers (addresses, domains,
     /// URLs) and blocklisted TLS certificates and JA3 fingerprints.
     async fn c2_indicators(&self) -> Result<Vec<Event>>;
-    /// Every stored event of one classification type.
-    async fn events_of_type(&self, kind: ClassificationType) -> Result<Vec<Event>>;
     async fn findings(&self, kind: Option<FindingKind>) -> Result<Vec<Finding>>;
     async fn rejected(&self, limit: u64) -> Result<Vec<Rejected>>;
     async fn counts(&self) -> Result<StoreCounts>;

@@ -8,8 +8,8 @@ use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use vedette_model::{
-    Attribution, C2Activity, C2Contact, C2Scope, ClassificationType, Confidence, CountryCode, DailyActivity, Event,
-    Finding, FindingKind, GroupActivity, Period, Rejected, VictimActivity,
+    Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Finding, FindingKind,
+    GroupActivity, Period, Rejected, VictimActivity,
 };
 
 use crate::aggregate::{self, address_key, C2Info, Counting, PeriodData, VictimRecord};
@@ -408,14 +408,6 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        events_from_rows(&rows)
-    }
-
-    async fn events_of_type(&self, kind: ClassificationType) -> Result<Vec<Event>> {
-        let rows = sqlx::query("SELECT body FROM events WHERE type = ?1 ORDER BY hash")
-            .bind(kind.as_str())
-            .fetch_all(&self.pool)
-            .await?;
         events_from_rows(&rows)
     }
 
