@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -23,7 +23,7 @@ use vedette_detect::{BeaconConfig, Detections, Home, IndicatorSet, ReportedInfec
 use vedette_enrich::Attributor;
 use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind, Format};
 use vedette_model::{Finding, FindingKind, Rejected};
-use vedette_store::{IngestedFile, Store};
+use vedette_store::{EventRow, IngestedFile, Store};
 
 /// Records per message between the reader and the writer.
 const BATCH: usize = 8192;
@@ -160,25 +160,42 @@ fn progress_bar(show: bool, size: u64, label: &str) -> ProgressBar {
     bar
 }
 
-/// Fixes each event's identity (the dedupe key) as the feed gave it, on the reader's
-/// thread, so enrichment and updated attribution data never make a duplicate and the
-/// hashing runs beside the store's writes instead of before them.
-fn sealed(mut batch: Batch, window_us: Option<i64>) -> Batch {
-    for event in &mut batch.events {
-        match window_us {
-            Some(w) => vedette_ingest::seal_within(event, w),
-            None => vedette_ingest::seal(event),
-        }
-    }
-    batch
+/// A batch read from a file, its events made into store rows.
+struct Prepared {
+    /// Everything but the events.
+    batch: Batch,
+    rows: Vec<EventRow>,
+}
+
+/// Makes a batch's events into rows on the reader's thread, beside the store's writes:
+/// each event's identity (the dedupe key) is fixed as the feed gave it — so enrichment
+/// and updated attribution data never make a duplicate — then the attribution fills
+/// geolocation.cc, asn, as_name and network where the feed left them empty, and the row's
+/// body is written.
+fn prepare(mut batch: Batch, window_us: Option<i64>, attributor: &Attributor, observed: DateTime<Utc>) -> Prepared {
+    let rows = std::mem::take(&mut batch.events)
+        .into_iter()
+        .map(|mut event| {
+            match window_us {
+                Some(w) => vedette_ingest::seal_within(&mut event, w),
+                None => event.seal(),
+            }
+            attributor.fill_event(&mut event);
+            event.time_observation = Some(observed);
+            EventRow::new(event)
+        })
+        .collect();
+    Prepared { batch, rows }
 }
 
 /// Parses one file on its own thread, sending batches as they fill.
 fn spawn_reader(
     input: Input,
-    tx: mpsc::Sender<Batch>,
+    attributor: Arc<Attributor>,
+    tx: mpsc::Sender<Prepared>,
     bar: ProgressBar,
 ) -> std::thread::JoinHandle<std::io::Result<()>> {
+    let observed = Utc::now();
     std::thread::spawn(move || {
         // Plain or gzip, recognised by the bytes; the content hash above is of the file as stored.
         let mut file = vedette_ingest::open_source(&input.path)?;
@@ -186,7 +203,7 @@ fn spawn_reader(
         if input.feed.format == Format::NetflowPcap {
             let counted = CountingReader { inner: file, bar: bar.clone() };
             let summary = vedette_ingest::capture::decode_capture(counted, &source, &input.feed.name, BATCH, |batch| {
-                tx.blocking_send(batch).is_ok()
+                tx.blocking_send(Prepared { batch, rows: Vec::new() }).is_ok()
             });
             tracing::info!(?summary, "capture read");
             bar.finish_and_clear();
@@ -203,12 +220,14 @@ fn spawn_reader(
             }
             decoder.push(&buf[..n], &mut batch);
             bar.inc(n as u64);
-            if batch.len() >= BATCH && tx.blocking_send(sealed(std::mem::take(&mut batch), window)).is_err() {
+            if batch.len() >= BATCH
+                && tx.blocking_send(prepare(std::mem::take(&mut batch), window, &attributor, observed)).is_err()
+            {
                 return Ok(()); // the writer stopped; its error is reported there
             }
         }
         decoder.finish(&mut batch);
-        let _ = tx.blocking_send(sealed(batch, window));
+        let _ = tx.blocking_send(prepare(batch, window, &attributor, observed));
         bar.finish_and_clear();
         Ok(())
     })
@@ -370,25 +389,18 @@ impl Pipeline<'_> {
             ));
             return Ok(());
         }
-        let (tx, mut rx) = mpsc::channel::<Batch>(CHANNEL_DEPTH);
+        let (tx, mut rx) = mpsc::channel::<Prepared>(CHANNEL_DEPTH);
         let bar = progress_bar(self.show_progress, size, &crate::config::file_name(&input.path));
         let feed_name = input.feed.name.clone();
         let feed_name_for_meta = format!("{} ({})", input.feed.name, input.feed.provider);
-        let reader = spawn_reader(input, tx, bar);
-        let observed = Utc::now();
-        while let Some(mut batch) = rx.recv().await {
-            if !batch.events.is_empty() {
-                // Events arrive sealed (`sealed`): enrichment below leaves their identity.
-                for event in &mut batch.events {
-                    // Fills geolocation.cc, asn, as_name and network where the feed left them empty.
-                    self.attributor.fill_event(event);
-                    event.time_observation = Some(observed);
-                }
-                summary.events_read += batch.events.len() as u64;
+        let reader = spawn_reader(input, self.attributor.clone(), tx, bar);
+        while let Some(Prepared { batch, rows }) = rx.recv().await {
+            if !rows.is_empty() {
+                summary.events_read += rows.len() as u64;
                 if let Reading::Indicators(reports) = &mut reading {
-                    batch.events.iter().for_each(|e| _ = reports.add(e));
+                    rows.iter().for_each(|r| _ = reports.add(r.event()));
                 }
-                summary.events_added += self.store.insert_events(run, &batch.events).await?;
+                summary.events_added += self.store.insert_rows(run, rows).await?;
             }
             if !batch.observations.is_empty() {
                 summary.observations_read += batch.observations.len() as u64;

@@ -52,7 +52,7 @@ fn main() {
             let mut batch = Batch::default();
             let mut consume = |batch: &mut Batch| {
                 for mut event in batch.events.drain(..) {
-                    vedette_ingest::seal(&mut event);
+                    event.seal();
                     events += 1;
                     if seen.insert(event.hash()) {
                         unique += 1;

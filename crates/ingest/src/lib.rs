@@ -8,9 +8,8 @@
 //! Most feeds are not code but a table: the [`Catalogue`] is built from `feeds/*.toml`,
 //! and a `format = "generic"` entry lists its file layouts ([`LayoutConfig`]) — CSV, one
 //! value per line, JSON, JSON lines — mapping columns to IntelMQ fields; the tables are
-//! checked when the catalogue loads, every problem reported. [`fingerprint`] gives an
-//! event's identity (the dedupe key) at feed speed; [`open_source`] reads plain or gzip
-//! files.
+//! checked when the catalogue loads, every problem reported. [`seal_within`] gives the
+//! identity of a feed with a dedupe window; [`open_source`] reads plain or gzip files.
 //!
 //! ```
 //! use vedette_ingest::{Batch, Catalogue, Decoder};
@@ -30,8 +29,8 @@ pub mod capture;
 mod catalogue;
 pub mod fetch;
 mod fields;
-mod fingerprint;
 mod formats;
+mod identity;
 mod lines;
 pub mod netflow;
 pub mod pcap;
@@ -39,9 +38,9 @@ mod source;
 mod time;
 
 pub use catalogue::{Catalogue, CatalogueError, FeedEntry, FeedKind};
-pub use fingerprint::{fingerprint, seal, seal_within};
 pub use formats::generic::{HeaderMode, LayoutConfig, Syntax, TargetConfig, Unmapped};
 pub use formats::{decode_all, Decoder, Format};
+pub use identity::seal_within;
 pub use lines::LineSplitter;
 pub use source::open_source;
 pub use time::parse_utc;

@@ -18,8 +18,15 @@ fn render(feed: &str, case: &str, input: &[u8]) -> String {
     decoder.finish(&mut batch);
     let mut out = String::new();
     for event in &batch.events {
-        // The fast identity is the model's identity (issue 3: dedupe at feed speed).
-        assert_eq!(vedette_ingest::fingerprint(event), event.hash(), "{feed}/{case}: fingerprint differs");
+        // The flat JSON written directly (identity and stored body) is the map serialised.
+        let mut sealed = event.clone();
+        sealed.seal();
+        sealed.time_observation = Some(chrono::Utc::now());
+        let mut written = Vec::new();
+        sealed.write_flat_json(&mut written, vedette_model::FlatJson::Stored);
+        let mut map = sealed.to_intelmq();
+        map.remove("raw");
+        assert_eq!(String::from_utf8(written).unwrap(), serde_json::to_string(&map).unwrap(), "{feed}/{case}");
         let _ = writeln!(out, "event {}", serde_json::Value::Object(event.to_intelmq()));
     }
     for f in &batch.flows {

@@ -4,7 +4,12 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::{ClassificationType, CountryCode, Taxonomy};
+use crate::{ClassificationType, CountryCode, FlatJson, Taxonomy};
+
+thread_local! {
+    /// The identity's bytes, written anew for every event hashed on this thread.
+    static IDENTITY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Where an event came from: IntelMQ's `feed.*` fields.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,11 +157,11 @@ impl Event {
         if let Some(sealed) = self.sealed_hash {
             return sealed;
         }
-        let mut flat = self.to_intelmq();
-        flat.remove("raw");
-        flat.remove("time.observation");
-        flat.remove("event_hash");
-        let canonical = serde_json::to_vec(&flat).expect("a JSON map always serialises");
-        EventHash(xxhash_rust::xxh3::xxh3_128(&canonical).to_be_bytes())
+        IDENTITY_BUFFER.with(|buffer| {
+            let mut canonical = buffer.borrow_mut();
+            canonical.clear();
+            self.write_flat_json(&mut canonical, FlatJson::Identity);
+            EventHash(xxhash_rust::xxh3::xxh3_128(&canonical).to_be_bytes())
+        })
     }
 }

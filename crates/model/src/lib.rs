@@ -21,6 +21,7 @@ mod attribution;
 mod country;
 mod event;
 mod finding;
+mod flat_json;
 mod flow;
 mod intelmq;
 mod observation;
@@ -33,6 +34,7 @@ pub use attribution::{location_cc, Attribution, Confidence, Conflict, GeoKind, G
 pub use country::{CountryCode, InvalidCountryCode};
 pub use event::{Endpoint, Event, EventHash, Feed};
 pub use finding::{C2Contact, Finding, FindingKind};
+pub use flat_json::FlatJson;
 pub use flow::{Flow, Transport};
 pub use intelmq::IntelMqError;
 pub use observation::{normalise_name, rcode, DnsLookup, HttpRequest, Observation, PassiveDns, SinkholeHit, TlsHello};

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vedette_model::{
-    C2Activity, C2Contact, C2Scope, CountryCode, DailyActivity, Event, Finding, FindingKind, GroupActivity, Period,
-    Rejected, VictimActivity,
+    C2Activity, C2Contact, C2Scope, CountryCode, DailyActivity, Event, Finding, FindingKind, FlatJson, GroupActivity,
+    Period, Rejected, VictimActivity,
 };
 
 pub use aggregate::Counting;
@@ -80,7 +80,12 @@ pub trait Store: Send + Sync {
     async fn record_file(&self, run: i64, file: &IngestedFile) -> Result<()>;
 
     /// Stores events not stored before (by [`Event::hash`]); returns how many were new.
-    async fn insert_events(&self, run: i64, events: &[Event]) -> Result<u64>;
+    async fn insert_events(&self, run: i64, events: &[Event]) -> Result<u64> {
+        self.insert_rows(run, events.iter().cloned().map(EventRow::new).collect()).await
+    }
+    /// [`Store::insert_events`] for events already made into rows (on another thread).
+    /// The rows are consumed: their text moves into the statement instead of being copied.
+    async fn insert_rows(&self, run: i64, rows: Vec<EventRow>) -> Result<u64>;
     async fn insert_rejected(&self, run: i64, rejected: &[Rejected]) -> Result<()>;
     /// Adds findings, or widens the stored ones: first/last seen, score, evidence.
     async fn upsert_findings(&self, findings: &[Finding]) -> Result<()>;
@@ -123,6 +128,41 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<VictimActivity>>;
     /// Per feed: events stored, records rejected, files read and when the last was read.
     async fn feed_stats(&self) -> Result<Vec<FeedStats>>;
+}
+
+/// An event made ready to be stored: its identity taken and its body — IntelMQ's flat
+/// JSON without `raw`, which has a column of its own — written. That is most of the cost
+/// of storing an event, so the pipeline makes rows on its reader threads while the store
+/// writes the previous ones.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    event: Event,
+    hash: [u8; 16],
+    source_ip: Option<String>,
+    body: String,
+}
+
+impl EventRow {
+    /// The row of an event as it is now: enrich it first (after [`Event::seal`], so that
+    /// enrichment does not change its identity; an unsealed event is sealed here).
+    pub fn new(mut event: Event) -> EventRow {
+        if event.sealed_hash.is_none() {
+            event.seal();
+        }
+        let mut body = Vec::with_capacity(1024);
+        event.write_flat_json(&mut body, FlatJson::Stored);
+        EventRow {
+            hash: event.hash().0,
+            source_ip: event.source.ip.map(|ip| ip.to_string()),
+            // JSON written from Rust strings is UTF-8.
+            body: String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            event,
+        }
+    }
+
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
 }
 
 /// What the store holds from one feed (`vedette feeds`).

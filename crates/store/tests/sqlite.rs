@@ -252,3 +252,44 @@ async fn home_networks_carry_their_holder_and_region_when_known() {
         (Some("AS64500"), Some("DEMO-CN-NET"), Some("Guangdong"))
     );
 }
+
+#[tokio::test]
+async fn raw_is_kept_apart_from_the_body_and_rows_written_before_still_read() {
+    let dir = std::env::temp_dir().join(format!("vedette-store-raw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("store.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = open(&url).await.unwrap();
+    let run = store.begin_run("test").await.unwrap();
+    assert_eq!(store.insert_events(run, &[c2_event("198.51.100.1")]).await.unwrap(), 1);
+    drop(store);
+
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (body, raw): (String, Option<String>) =
+        sqlx::query_as("SELECT body, raw FROM events").fetch_one(&pool).await.unwrap();
+    assert!(!body.contains("\"raw\""), "{body}");
+    assert!(body.contains("\"event_hash\""), "{body}");
+    assert_eq!(raw.as_deref(), Some("\"2013-01-01\",\"198.51.100.1\""));
+    // A row as the first layout wrote it: `raw` base64 in the body, no raw column value.
+    let mut old = c2_event("198.51.100.9");
+    old.seal();
+    let flat = serde_json::Value::Object(old.to_intelmq()).to_string();
+    sqlx::query(
+        "INSERT INTO events (hash, run_id, feed, type, body) VALUES (?1, ?2, 'abusech-feodo', 'c2-server', ?3)",
+    )
+    .bind(old.hash().0.to_vec())
+    .bind(run)
+    .bind(&flat)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = open(&url).await.unwrap();
+    let mut indicators = store.c2_indicators().await.unwrap();
+    indicators.sort_by_key(|e| e.source.ip);
+    let raws: Vec<_> = indicators.iter().map(|e| e.raw.clone().unwrap()).collect();
+    assert_eq!(raws, ["\"2013-01-01\",\"198.51.100.1\"", "\"2013-01-01\",\"198.51.100.9\""]);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
