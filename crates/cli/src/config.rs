@@ -34,6 +34,7 @@ struct RawFetch {
     timeout_seconds: Option<f64>,
     max_mib: Option<u64>,
     downloads: Option<String>,
+    ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +273,12 @@ impl Config {
             None => {}
         }
         config.downloads = fetch.downloads.map(|d| resolve(base, &d));
+        if let Some(ca_file) = fetch.ca_file {
+            match vedette_ingest::fetch::read_ca_file(&resolve(base, &ca_file)) {
+                Ok(certs) => options.ca_certs = certs,
+                Err(e) => errors.push(format!("fetch.ca_file: {e}")),
+            }
+        }
         let attribution = raw.attribution.unwrap_or_default();
         if let Some(policy) = attribution.policy {
             match policy.parse() {

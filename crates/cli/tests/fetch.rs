@@ -122,6 +122,11 @@ class Server(http.server.ThreadingHTTPServer):
         pass  # a client that hangs up on a refused body is expected here
 
 server = Server(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 3:  # HTTPS: certificate chain and key
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
@@ -131,16 +136,29 @@ struct Server {
     child: Child,
     port: u16,
     log: PathBuf,
+    scheme: &'static str,
 }
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// HTTPS, with the certificate chain and key given (PEM files).
+    fn start_tls(dir: &Path, chain: &Path, key: &Path) -> Server {
+        let mut server = Server::start_with(dir, &[chain, key]);
+        server.scheme = "https";
+        server
+    }
+
+    fn start_with(dir: &Path, tls: &[&Path]) -> Server {
         let script = dir.join("server.py");
         std::fs::write(&script, SERVER).unwrap();
         let log = dir.join("requests.jsonl");
         let mut child = Command::new("python3")
             .arg(&script)
             .arg(&log)
+            .args(tls)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -148,11 +166,11 @@ impl Server {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let port = line.trim().parse().unwrap_or_else(|_| panic!("the server printed {line:?}, not its port"));
-        Server { child, port, log }
+        Server { child, port, log, scheme: "http" }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     /// The requests made for one path, in order.
@@ -483,5 +501,78 @@ fn run_fetches_on_schedule_without_netflow() {
         stderr.contains("nothing to collect") && stderr.contains("[[feeds]] with a url and a schedule"),
         "{stderr}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A certificate authority and a server certificate it signed for 127.0.0.1, made with
+/// the openssl command: (CA certificate, server chain, server key).
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Vedette test CA"],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+}
+
+#[test]
+fn https_checks_the_server_against_the_configured_authority() {
+    let dir = temp_dir("https");
+    let (ca, chain, key) = certificates(&dir);
+    let server = Server::start_tls(&dir, &chain, &key);
+    let feeds = format!("[[feeds]]\nname = \"abusech-feodo\"\nurl = \"{}\"\n", server.url("/feodo.csv"));
+
+    // The built-in Mozilla roots do not know the test CA: refused, and said so.
+    std::fs::write(dir.join("vedette.toml"), format!("[fetch]\nattempts = 1\n\n{feeds}")).unwrap();
+    let out = vedette(&dir, &["fetch"]);
+    let (stdout, stderr) = text(&out);
+    let line = line_of(&stdout, "abusech-feodo");
+    assert!(line.contains("failed after 1 attempt") && line.to_lowercase().contains("certificate"), "{line}\n{stderr}");
+    assert!(server.requests("/feodo.csv").is_empty(), "no request crosses an unchecked connection");
+
+    // With the CA given, the same server is trusted and the feed read.
+    std::fs::write(dir.join("vedette.toml"), format!("[fetch]\nca_file = \"{}\"\n\n{feeds}", ca.display())).unwrap();
+    let out = vedette(&dir, &["fetch"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let line = line_of(&stdout, "abusech-feodo");
+    assert!(line.starts_with("abusech-feodo: 200 OK, 3 events read, 3 new, 0 rejected ("), "{line}\n{stderr}");
+    assert_eq!(server.requests("/feodo.csv").len(), 1);
+
+    // A CA file that holds no certificate is a configuration error naming the key.
+    std::fs::write(dir.join("vedette.toml"), format!("[fetch]\nca_file = \"{}\"\n\n{feeds}", key.display())).unwrap();
+    let out = vedette(&dir, &["fetch"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("fetch.ca_file:") && stderr.contains("holds no PEM certificate"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
