@@ -167,6 +167,18 @@ fn bench(c: &mut Criterion) {
             black_box(n)
         })
     });
+    // What enrichment does to each event's address: the fields IntelMQ's enrichers fill.
+    group.bench_function("vedette_fill_endpoint", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for ip in &some {
+                let mut endpoint = vedette_model::Endpoint { ip: Some(*ip), ..Default::default() };
+                attributor.fill_endpoint(&mut endpoint);
+                n += usize::from(endpoint.asn.is_some());
+            }
+            black_box(n)
+        })
+    });
     group.finish();
 
     let mut group = c.benchmark_group("build");

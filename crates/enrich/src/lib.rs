@@ -524,14 +524,6 @@ impl Attributor {
         let evidence = self.evidence(self.lookup(ip));
         let views = self.views(&evidence.values);
         let k = key(ip);
-        let asn_db = views.asn_db;
-        // The AS names table, else an ASN database that names the same AS.
-        let as_name = |asn: u32| {
-            self.as_names
-                .get(&asn)
-                .map(|info| info.name.clone())
-                .or_else(|| asn_db.filter(|r| r.asn == Some(asn)).and_then(|r| r.as_org.clone()))
-        };
         let registry = views.registry.map(|(source, d)| RegistryView {
             source: source.name.clone(),
             registry: d.registry.clone(),
@@ -541,28 +533,7 @@ impl Attributor {
             status: d.status.clone(),
             holder: d.holder.clone(),
         });
-        let routing = views.routing.map(|(source, route)| match route {
-            RouteRef::Table(r) => {
-                let first = r.origins.first().copied();
-                RoutingView {
-                    source: source.name.clone(),
-                    prefix: r.prefix.clone(),
-                    origins: r.origins.clone(),
-                    as_cc: first.and_then(|asn| self.as_country(asn)),
-                    as_name: first.and_then(as_name),
-                }
-            }
-            RouteRef::Database(g) => {
-                let asn = g.asn.expect("only records with an ASN are routing views");
-                RoutingView {
-                    source: source.name.clone(),
-                    prefix: source.segment(k).map(|(a, b)| mmdb::cidr(a, b)).unwrap_or_default(),
-                    origins: vec![asn],
-                    as_cc: self.as_country(asn),
-                    as_name: g.as_org.clone().or_else(|| as_name(asn)),
-                }
-            }
-        });
+        let routing = self.routing_view(&views, k);
         let geo = views
             .geo
             .iter()
@@ -619,6 +590,40 @@ impl Attributor {
         }
     }
 
+    /// The routing view: the first routing source's prefix and origins, the AS's name and
+    /// country.
+    fn routing_view(&self, views: &Views<'_>, k: u128) -> Option<RoutingView> {
+        // The AS names table, else an ASN database that names the same AS.
+        let as_name = |asn: u32| {
+            self.as_names
+                .get(&asn)
+                .map(|info| info.name.clone())
+                .or_else(|| views.asn_db.filter(|r| r.asn == Some(asn)).and_then(|r| r.as_org.clone()))
+        };
+        views.routing.as_ref().map(|(source, route)| match route {
+            RouteRef::Table(r) => {
+                let first = r.origins.first().copied();
+                RoutingView {
+                    source: source.name.clone(),
+                    prefix: r.prefix.clone(),
+                    origins: r.origins.clone(),
+                    as_cc: first.and_then(|asn| self.as_country(asn)),
+                    as_name: first.and_then(as_name),
+                }
+            }
+            RouteRef::Database(g) => {
+                let asn = g.asn.expect("only records with an ASN are routing views");
+                RoutingView {
+                    source: source.name.clone(),
+                    prefix: source.segment(k).map(|(a, b)| mmdb::cidr(a, b)).unwrap_or_default(),
+                    origins: vec![asn],
+                    as_cc: self.as_country(asn),
+                    as_name: g.as_org.clone().or_else(|| as_name(asn)),
+                }
+            }
+        })
+    }
+
     /// Fills the IntelMQ fields enrichment owns (`geolocation.cc`, `asn`, `as_name`,
     /// `network`) of both ends of an event, where the feed left them empty. The event's
     /// identity is sealed before enrichment, so this never changes its dedupe hash.
@@ -629,19 +634,27 @@ impl Attributor {
 
     pub fn fill_endpoint(&self, endpoint: &mut Endpoint) {
         let Some(ip) = endpoint.ip else { return };
-        let a = self.attribute(ip);
+        // Every event goes through here: the verdict and the routing view only, not the
+        // whole attribution with every view's strings (several times slower).
+        let verdict = self.lookup(ip);
         if endpoint.geolocation_cc.is_none() {
-            endpoint.geolocation_cc = a.location_cc().or(a.country);
+            // The same rule as `Attribution::location_cc`, worked out when the table was built.
+            endpoint.geolocation_cc = verdict.location_cc.or(verdict.country);
         }
-        if let Some(routing) = &a.routing {
+        let needs_routing = endpoint.asn.is_none() || endpoint.as_name.is_none() || endpoint.network.is_none();
+        if !needs_routing {
+            return;
+        }
+        let views = self.views(&self.evidence(verdict).values);
+        if let Some(routing) = self.routing_view(&views, key(ip)) {
             if endpoint.asn.is_none() {
                 endpoint.asn = routing.origins.first().copied();
             }
             if endpoint.as_name.is_none() {
-                endpoint.as_name = routing.as_name.clone();
+                endpoint.as_name = routing.as_name;
             }
             if endpoint.network.is_none() && !routing.prefix.is_empty() {
-                endpoint.network = Some(routing.prefix.clone());
+                endpoint.network = Some(routing.prefix);
             }
         }
     }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use vedette_enrich::{load, Attributor, Policy, SourceKind, SourceSpec};
-use vedette_model::{Confidence, Conflict, GeoKind};
+use vedette_model::{Confidence, Conflict, Endpoint, GeoKind};
 
 fn data(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
@@ -206,6 +206,14 @@ fn the_fast_lookup_agrees_with_the_full_answer() {
         assert_eq!(fast.registry_cc, full.registry_cc(), "{addr}");
         assert_eq!(fast.confidence, full.confidence, "{addr}");
         assert_eq!(at.evidence(fast).asn, full.asn(), "{addr}");
+        // Enrichment takes the fast path; it must fill what the full answer says.
+        let mut filled = Endpoint { ip: Some(addr), ..Endpoint::default() };
+        at.fill_endpoint(&mut filled);
+        let routing = full.routing.as_ref();
+        assert_eq!(filled.geolocation_cc, full.location_cc().or(full.country), "{addr}");
+        assert_eq!(filled.asn, full.asn(), "{addr}");
+        assert_eq!(filled.as_name, routing.and_then(|r| r.as_name.clone()), "{addr}");
+        assert_eq!(filled.network, routing.map(|r| r.prefix.clone()).filter(|p| !p.is_empty()), "{addr}");
     }
 }
 
