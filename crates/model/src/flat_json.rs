@@ -21,6 +21,7 @@
 //! ```
 
 use std::io::Write as _;
+use std::net::IpAddr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -70,11 +71,16 @@ fn write_sorted(out: &mut Vec<u8>, e: &Event, which: FlatJson) {
     w.str("event_description.text", &e.event_description_text);
     w.str("event_description.url", &e.event_description_url);
     if let (true, Some(hash)) = (stored, &e.sealed_hash) {
-        w.text("event_hash", &hash.to_hex().to_uppercase());
+        w.key_parts("event_hash", "");
+        w.out.push(b'"');
+        for byte in hash.0 {
+            w.out.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
+        }
+        w.out.push(b'"');
     }
     for (key, value) in &e.extra {
         w.key_parts("extra.", key);
-        write_json(w.out, value);
+        write_value(w.out, value);
     }
     w.float("feed.accuracy", e.feed.accuracy);
     w.str("feed.code", &e.feed.code);
@@ -184,7 +190,7 @@ impl Sorted<'_> {
     fn int(&mut self, key: &str, value: Option<u32>) {
         if let Some(v) = value {
             self.key_parts(key, "");
-            let _ = write!(self.out, "{v}");
+            write_u64(self.out, u64::from(v));
         }
     }
     fn float(&mut self, key: &str, value: Option<f64>) {
@@ -209,7 +215,7 @@ impl Sorted<'_> {
         self.str(k.region, &e.geolocation_region);
         if let Some(ip) = e.ip {
             self.key_parts(k.ip, "");
-            let _ = write!(self.out, "\"{ip}\"");
+            write_ip(self.out, ip);
         }
         self.str(k.network, &e.network);
         self.int(k.port, e.port.map(u32::from));
@@ -228,15 +234,63 @@ fn write_time(out: &mut Vec<u8>, t: &DateTime<Utc>) {
         write_str(out, &t.to_rfc3339_opts(SecondsFormat::AutoSi, false));
         return;
     }
-    let _ = write!(
-        out,
-        "\"{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00\"",
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+    let year = year as u32; // 0..=9999, checked above
+    let [y1, y2] = [two(year / 100), two(year % 100)];
+    let [mo, d, h, mi, s] = [two(t.month()), two(t.day()), two(t.hour()), two(t.minute()), two(t.second())];
+    out.extend_from_slice(&[
+        b'"', y1[0], y1[1], y2[0], y2[1], b'-', mo[0], mo[1], b'-', d[0], d[1], b'T', h[0], h[1], b':', mi[0], mi[1],
+        b':', s[0], s[1],
+    ]);
+    out.extend_from_slice(b"+00:00\"");
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Decimal digits, as `Display` writes them (without its formatting machinery).
+fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// An address as a JSON string: IPv4 dotted decimal written directly, IPv6 by `Display`.
+fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            out.push(b'"');
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                write_u64(out, u64::from(octet));
+            }
+            out.push(b'"');
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(out, "\"{ip}\"");
+        }
+    }
+}
+
+/// A JSON value as serde_json writes it; strings and integers (what feeds put in
+/// `extra`) without serde's machinery.
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::String(s) => write_str(out, s),
+        Value::Number(n) if n.is_u64() => write_u64(out, n.as_u64().unwrap_or_default()),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Null => out.extend_from_slice(b"null"),
+        other => write_json(out, other),
+    }
 }
 
 /// A JSON string; text that needs no escaping (nearly all of it) is copied as it is,
@@ -310,6 +364,15 @@ mod tests {
         e.extra.insert("nested".into(), serde_json::json!({"a": [1, "b"]}));
         e.raw = Some("the line".into());
         check(&e, "a full event");
+        e.destination.ip = Some("0.10.255.9".parse().unwrap());
+        e.destination.port = Some(0);
+        e.extra.insert("flag".into(), Value::from(true));
+        e.extra.insert("none".into(), Value::Null);
+        e.extra.insert("negative".into(), Value::from(-12));
+        e.extra.insert("big".into(), Value::from(u64::MAX));
+        e.extra.insert("ratio".into(), Value::from(0.25));
+        e.time_source = Some(DateTime::from_timestamp(0, 0).unwrap());
+        check(&e, "every kind of value");
         e.seal();
         check(&e, "sealed");
         e.extra.insert("quo\"te".into(), Value::from("x"));
