@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: an event is a dozen small allocations, and glibc's
+/// allocator was a quarter of feed parsing (perf; BENCHMARKS.md, issue 3).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Vedette finds botnet C2 servers and the home hosts they control, attributes every
 /// address with its evidence, and writes the situation report a national CERT publishes.
 ///

@@ -17,6 +17,10 @@ use std::time::Instant;
 
 use vedette_ingest::{Batch, Catalogue, Decoder};
 
+/// The binary's allocator (crates/cli/src/main.rs), so the figure is the one `vedette` gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// User + system CPU seconds of this process, from /proc (Linux; 100 ticks a second).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
