@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use vedette_detect::{BeaconConfig, Detections, Home, IndicatorSet, ReportedInfections, TelemetryDetector};
@@ -30,8 +30,11 @@ const BATCH: usize = 8192;
 /// Contacts per store write: each write merges whole (day, C2) sets, so fewer, larger
 /// writes rewrite less.
 const CONTACT_BATCH: usize = 1 << 18;
-/// Messages in flight between them.
+/// Messages in flight between them, per reader.
 const CHANNEL_DEPTH: usize = 4;
+/// Indicator files read at once: parsing two files keeps both cores busy while the store
+/// writes (the store's writer is one thread, SQLite's).
+const READERS: usize = 2;
 
 /// One file to read, with the feed that reads it.
 #[derive(Debug, Clone)]
@@ -188,49 +191,69 @@ fn prepare(mut batch: Batch, window_us: Option<i64>, attributor: &Attributor, ob
     Prepared { batch, rows }
 }
 
-/// Parses one file on its own thread, sending batches as they fill.
+/// What a reader thread sends: its file's batches, then once that it has stopped.
+enum Message {
+    Batch(Prepared),
+    /// The reader of file `usize` is done (or failed: its thread's result says).
+    Done(usize),
+}
+
+/// Parses one file on its own thread, sending batches as they fill, then `Done`.
 fn spawn_reader(
+    index: usize,
     input: Input,
     attributor: Arc<Attributor>,
-    tx: mpsc::Sender<Prepared>,
+    tx: mpsc::Sender<Message>,
     bar: ProgressBar,
 ) -> std::thread::JoinHandle<std::io::Result<()>> {
     let observed = Utc::now();
     std::thread::spawn(move || {
-        // Plain or gzip, recognised by the bytes; the content hash above is of the file as stored.
-        let mut file = vedette_ingest::open_source(&input.path)?;
-        let source = input.path.display().to_string();
-        if input.feed.format == Format::NetflowPcap {
-            let counted = CountingReader { inner: file, bar: bar.clone() };
-            let summary = vedette_ingest::capture::decode_capture(counted, &source, &input.feed.name, BATCH, |batch| {
-                tx.blocking_send(Prepared { batch, rows: Vec::new() }).is_ok()
-            });
-            tracing::info!(?summary, "capture read");
-            bar.finish_and_clear();
-            return Ok(());
+        let result = read_file(&input, &attributor, observed, &tx, &bar);
+        bar.finish_and_clear();
+        let _ = tx.blocking_send(Message::Done(index));
+        result
+    })
+}
+
+fn read_file(
+    input: &Input,
+    attributor: &Attributor,
+    observed: DateTime<Utc>,
+    tx: &mpsc::Sender<Message>,
+    bar: &ProgressBar,
+) -> std::io::Result<()> {
+    // Plain or gzip, recognised by the bytes; the content hash above is of the file as stored.
+    let mut file = vedette_ingest::open_source(&input.path)?;
+    let source = input.path.display().to_string();
+    if input.feed.format == Format::NetflowPcap {
+        let counted = CountingReader { inner: file, bar: bar.clone() };
+        let summary = vedette_ingest::capture::decode_capture(counted, &source, &input.feed.name, BATCH, |batch| {
+            tx.blocking_send(Message::Batch(Prepared { batch, rows: Vec::new() })).is_ok()
+        });
+        tracing::info!(?summary, "capture read");
+        return Ok(());
+    }
+    let window = input.feed.dedupe_window().map(|w| i64::try_from(w.as_micros()).unwrap_or(i64::MAX));
+    let mut decoder = Decoder::new(&input.feed, &source);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut batch = Batch::default();
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
         }
-        let window = input.feed.dedupe_window().map(|w| i64::try_from(w.as_micros()).unwrap_or(i64::MAX));
-        let mut decoder = Decoder::new(&input.feed, &source);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut batch = Batch::default();
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            decoder.push(&buf[..n], &mut batch);
-            bar.inc(n as u64);
-            if batch.len() >= BATCH
-                && tx.blocking_send(prepare(std::mem::take(&mut batch), window, &attributor, observed)).is_err()
-            {
+        decoder.push(&buf[..n], &mut batch);
+        bar.inc(n as u64);
+        if batch.len() >= BATCH {
+            let prepared = prepare(std::mem::take(&mut batch), window, attributor, observed);
+            if tx.blocking_send(Message::Batch(prepared)).is_err() {
                 return Ok(()); // the writer stopped; its error is reported there
             }
         }
-        decoder.finish(&mut batch);
-        let _ = tx.blocking_send(prepare(batch, window, &attributor, observed));
-        bar.finish_and_clear();
-        Ok(())
-    })
+    }
+    decoder.finish(&mut batch);
+    let _ = tx.blocking_send(Message::Batch(prepare(batch, window, attributor, observed)));
+    Ok(())
 }
 
 /// What the records of a file feed besides the store.
@@ -271,9 +294,9 @@ impl Pipeline<'_> {
         // Reports that name infected home hosts (Shadowserver sinkhole and drone reports):
         // findings of their own, whatever telemetry says, gathered as their events stream by.
         let mut reports = ReportedInfections::new(self.home.clone());
-        for input in indicator_inputs {
-            self.ingest_file(run, input, &mut summary, &mut reasons, Reading::Indicators(&mut reports)).await?;
-        }
+        // Indicator files are independent: two are parsed at once while the store writes.
+        let reading = Reading::Indicators(&mut reports);
+        self.ingest_files(run, indicator_inputs, READERS, &mut summary, &mut reasons, reading).await?;
         if !reports.is_empty() {
             self.store_detections((Detections::default(), reports.findings().collect()), &mut summary).await?;
         }
@@ -282,9 +305,9 @@ impl Pipeline<'_> {
             let (addresses, domains, urls, certificates, ja3) = indicators.counts();
             tracing::info!(addresses, domains, urls, certificates, ja3, "indicators compiled");
             let mut matcher = TelemetryDetector::new(indicators, self.home.clone(), BeaconConfig::default());
-            for input in telemetry_inputs {
-                self.ingest_file(run, input, &mut summary, &mut reasons, Reading::Telemetry(&mut matcher)).await?;
-            }
+            // One at a time, in the order above.
+            let reading = Reading::Telemetry(&mut matcher);
+            self.ingest_files(run, telemetry_inputs, 1, &mut summary, &mut reasons, reading).await?;
             tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "telemetry read");
             let found = matcher.finish();
             tracing::info!(elapsed_s = started.elapsed().as_secs_f64(), "detection finished");
@@ -371,14 +394,55 @@ impl Pipeline<'_> {
         Ok(())
     }
 
-    async fn ingest_file(
+    /// Reads the files, at most `readers` at a time (each on its own thread, in the order
+    /// given), and writes what they hold as it comes.
+    async fn ingest_files(
         &self,
         run: i64,
-        input: Input,
+        inputs: Vec<Input>,
+        readers: usize,
         summary: &mut Summary,
         reasons: &mut BTreeMap<String, u64>,
         mut reading: Reading<'_>,
     ) -> Result<()> {
+        let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL_DEPTH * readers.max(1));
+        let bars = if self.show_progress {
+            MultiProgress::new()
+        } else {
+            MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+        };
+        let mut pending = inputs.into_iter().enumerate();
+        let mut open: HashMap<usize, OpenFile> = HashMap::new();
+        loop {
+            while open.len() < readers.max(1) {
+                let Some((index, input)) = pending.next() else { break };
+                if let Some(file) = self.open_file(index, input, &tx, &bars, summary).await? {
+                    open.insert(index, file);
+                }
+            }
+            if open.is_empty() {
+                return Ok(());
+            }
+            let Some(message) = rx.recv().await else { return Ok(()) };
+            match message {
+                Message::Batch(prepared) => self.write_batch(run, prepared, summary, reasons, &mut reading).await?,
+                Message::Done(index) => {
+                    let Some(file) = open.remove(&index) else { continue };
+                    self.close_file(run, file, summary).await?;
+                }
+            }
+        }
+    }
+
+    /// Starts reading a file, unless its exact content was ingested before.
+    async fn open_file(
+        &self,
+        index: usize,
+        input: Input,
+        tx: &mpsc::Sender<Message>,
+        bars: &MultiProgress,
+        summary: &mut Summary,
+    ) -> Result<Option<OpenFile>> {
         let (hash, size) = content_hash(&input.path)?;
         let shown = input.path.display().to_string();
         if let Some(previous) = self.store.ingested_file(&hash).await? {
@@ -387,62 +451,84 @@ impl Pipeline<'_> {
                 previous.path,
                 previous.ingested.format("%Y-%m-%d %H:%M UTC")
             ));
-            return Ok(());
+            return Ok(None);
         }
-        let (tx, mut rx) = mpsc::channel::<Prepared>(CHANNEL_DEPTH);
-        let bar = progress_bar(self.show_progress, size, &crate::config::file_name(&input.path));
-        let feed_name = input.feed.name.clone();
-        let feed_name_for_meta = format!("{} ({})", input.feed.name, input.feed.provider);
-        let reader = spawn_reader(input, self.attributor.clone(), tx, bar);
-        while let Some(Prepared { batch, rows }) = rx.recv().await {
-            if !rows.is_empty() {
-                summary.events_read += rows.len() as u64;
-                if let Reading::Indicators(reports) = &mut reading {
-                    rows.iter().for_each(|r| _ = reports.add(r.event()));
-                }
-                summary.events_added += self.store.insert_rows(run, rows).await?;
+        let bar = bars.add(progress_bar(self.show_progress, size, &crate::config::file_name(&input.path)));
+        let feed = input.feed.name.clone();
+        let feed_for_meta = format!("{} ({})", input.feed.name, input.feed.provider);
+        let reader = spawn_reader(index, input, self.attributor.clone(), tx.clone(), bar);
+        Ok(Some(OpenFile { hash, size, shown, feed, feed_for_meta, reader }))
+    }
+
+    /// What one batch holds goes to the store and to detection.
+    async fn write_batch(
+        &self,
+        run: i64,
+        Prepared { batch, rows }: Prepared,
+        summary: &mut Summary,
+        reasons: &mut BTreeMap<String, u64>,
+        reading: &mut Reading<'_>,
+    ) -> Result<()> {
+        if !rows.is_empty() {
+            summary.events_read += rows.len() as u64;
+            if let Reading::Indicators(reports) = reading {
+                rows.iter().for_each(|r| _ = reports.add(r.event()));
             }
-            if !batch.observations.is_empty() {
-                summary.observations_read += batch.observations.len() as u64;
-                if let Reading::Telemetry(m) = &mut reading {
-                    for observation in &batch.observations {
-                        m.observe_observation(observation);
-                    }
+            summary.events_added += self.store.insert_rows(run, rows).await?;
+        }
+        if !batch.observations.is_empty() {
+            summary.observations_read += batch.observations.len() as u64;
+            if let Reading::Telemetry(m) = reading {
+                for observation in &batch.observations {
+                    m.observe_observation(observation);
                 }
-            }
-            if !batch.flows.is_empty() {
-                summary.flows_read += batch.flows.len() as u64;
-                if let Reading::Telemetry(m) = &mut reading {
-                    for flow in &batch.flows {
-                        m.observe(flow);
-                    }
-                }
-            }
-            if !batch.rejected.is_empty() {
-                summary.rejected += batch.rejected.len() as u64;
-                for r in &batch.rejected {
-                    *reasons.entry(reason_kind(&r.reason)).or_default() += 1;
-                }
-                let room = 5usize.saturating_sub(summary.first_rejections.len());
-                summary.first_rejections.extend(batch.rejected.iter().take(room).cloned());
-                self.store.insert_rejected(run, &batch.rejected).await?;
             }
         }
+        if !batch.flows.is_empty() {
+            summary.flows_read += batch.flows.len() as u64;
+            if let Reading::Telemetry(m) = reading {
+                for flow in &batch.flows {
+                    m.observe(flow);
+                }
+            }
+        }
+        if !batch.rejected.is_empty() {
+            summary.rejected += batch.rejected.len() as u64;
+            for r in &batch.rejected {
+                *reasons.entry(reason_kind(&r.reason)).or_default() += 1;
+            }
+            let room = 5usize.saturating_sub(summary.first_rejections.len());
+            summary.first_rejections.extend(batch.rejected.iter().take(room).cloned());
+            self.store.insert_rejected(run, &batch.rejected).await?;
+        }
+        Ok(())
+    }
+
+    /// A file read to its end: remembered by its content, so it is not read twice.
+    async fn close_file(&self, run: i64, file: OpenFile, summary: &mut Summary) -> Result<()> {
+        let OpenFile { hash, size, shown, feed, feed_for_meta, reader } = file;
         reader
             .join()
             .map_err(|_| anyhow::anyhow!("the reader of {shown} panicked"))?
             .with_context(|| format!("cannot read {shown}"))?;
         self.store
-            .record_file(
-                run,
-                &IngestedFile { content_hash: hash, path: shown, feed: feed_name, size, ingested: Utc::now() },
-            )
+            .record_file(run, &IngestedFile { content_hash: hash, path: shown, feed, size, ingested: Utc::now() })
             .await?;
         summary.files_read += 1;
-        summary.feeds.insert(feed_name_for_meta);
+        summary.feeds.insert(feed_for_meta);
         summary.bytes += size;
         Ok(())
     }
+}
+
+/// A file being read.
+struct OpenFile {
+    hash: String,
+    size: u64,
+    shown: String,
+    feed: String,
+    feed_for_meta: String,
+    reader: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 /// The order telemetry is read in: records that name hosts (DNS, passive DNS) first, then

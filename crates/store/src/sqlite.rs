@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use vedette_model::{
     Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Finding, FindingKind,
     GroupActivity, Period, Rejected, VictimActivity,
@@ -22,6 +23,33 @@ pub struct SqliteStore {
     /// period. Cleared on every write that changes contacts or findings.
     periods: Mutex<Vec<(Period, Arc<PeriodData>)>>,
     counting: Mutex<Counting>,
+    /// The connection bulk writes go through, kept from one write to the next. sqlx hands
+    /// a released connection back to its pool from a task of its own, so back-to-back
+    /// transactions alternate between two connections, and each then finds its page cache
+    /// invalidated by the other's writes (measured on feed ingest: two SQLite threads
+    /// busy, pages read back). A memory store has one connection, so it is not kept.
+    writer: tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>,
+    keep_writer: bool,
+}
+
+/// The writing connection, returned to the pool when dropped unless it is kept.
+struct Writer<'a> {
+    slot: tokio::sync::MutexGuard<'a, Option<PoolConnection<Sqlite>>>,
+    keep: bool,
+}
+
+impl Writer<'_> {
+    fn connection(&mut self) -> &mut SqliteConnection {
+        self.slot.as_mut().expect("a writer holds its connection until dropped")
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.slot.take();
+        }
+    }
 }
 
 fn epoch() -> NaiveDate {
@@ -74,7 +102,21 @@ impl SqliteStore {
             .await
             .map_err(open_err)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool, periods: Mutex::new(Vec::new()), counting: Mutex::new(Counting::Exact) })
+        Ok(SqliteStore {
+            pool,
+            periods: Mutex::new(Vec::new()),
+            counting: Mutex::new(Counting::Exact),
+            writer: tokio::sync::Mutex::new(None),
+            keep_writer: !memory,
+        })
+    }
+
+    async fn writer(&self) -> Result<Writer<'_>> {
+        let mut slot = self.writer.lock().await;
+        if slot.is_none() {
+            *slot = Some(self.pool.acquire().await?);
+        }
+        Ok(Writer { slot, keep: self.keep_writer })
     }
 }
 
@@ -213,7 +255,8 @@ impl Store for SqliteStore {
         // text value is moved into the statement: sqlx copies borrowed values before
         // handing them to its SQLite thread, and that copy (a kilobyte per event) was a
         // quarter of the time the statement took.
-        let mut tx = self.pool.begin().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = writer.connection().begin().await?;
         let mut added = 0;
         let mut rows = rows.into_iter().peekable();
         let mut sql = (0, String::new());
@@ -252,7 +295,8 @@ impl Store for SqliteStore {
     }
 
     async fn insert_rejected(&self, run: i64, rejected: &[Rejected]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = writer.connection().begin().await?;
         for chunk in rejected.chunks(REJECTED_ROWS) {
             let sql = multi_row_insert(
                 "INSERT INTO rejected (run_id, source, feed, line, reason, raw) VALUES ",
@@ -273,7 +317,8 @@ impl Store for SqliteStore {
         self.forget_periods();
         // Per AS: its name, and how many of this batch's hosts each region holds.
         let mut labels: BTreeMap<u32, (Option<&str>, HashMap<&str, u32>)> = BTreeMap::new();
-        let mut tx = self.pool.begin().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = writer.connection().begin().await?;
         // Many rows per statement: a national run writes millions of findings, and each
         // statement is a round trip to SQLite's worker thread.
         for chunk in findings.chunks(FINDINGS_PER_STATEMENT) {
@@ -378,7 +423,8 @@ impl Store for SqliteStore {
                 bytes: c.bytes,
             });
         }
-        let mut tx = self.pool.begin().await?;
+        let mut writer = self.writer().await?;
+        let mut tx = writer.connection().begin().await?;
         for ((day, c2), mut new) in groups {
             new.sort_unstable_by_key(|r| r.addr);
             let new = aggregate::merge(&[], &new); // folds repeated victims together
