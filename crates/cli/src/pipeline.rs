@@ -487,9 +487,7 @@ impl Pipeline<'_> {
         if !batch.flows.is_empty() {
             summary.flows_read += batch.flows.len() as u64;
             if let Reading::Telemetry(m) = reading {
-                for flow in &batch.flows {
-                    m.observe(flow);
-                }
+                m.observe_all(&batch.flows);
             }
         }
         if !batch.rejected.is_empty() {

@@ -36,6 +36,15 @@ impl TelemetryDetector {
         self.beacons.observe(flow);
     }
 
+    /// Many flows, as [`TelemetryDetector::observe`] one after the other (the indicator
+    /// match reads its address filter a batch at a time: [`IndicatorMatcher::observe_all`]).
+    pub fn observe_all(&mut self, flows: &[Flow]) {
+        self.indicators.observe_all(flows);
+        for flow in flows {
+            self.beacons.observe(flow);
+        }
+    }
+
     /// One DNS lookup, HTTP request, TLS hello, sinkhole hit or passive DNS record.
     /// Feed passive DNS and DNS lookups before (or with) the flows they explain: an
     /// address learned from a listed name's answer matches the flows that follow it.

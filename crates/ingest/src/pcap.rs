@@ -2,13 +2,15 @@
 //! nanosecond timestamps) and pcapng (section, interface, enhanced, simple and obsolete
 //! packet blocks, with each interface's link type and timestamp resolution).
 //!
-//! The reader streams from any [`Read`], one record in memory at a time, so a capture of
-//! many gigabytes costs no more than a small one. Link types: Ethernet (with 802.1Q and
-//! QinQ tags), raw IP (101, 12, 14, 228, 229), Linux cooked (SLL, SLL2), BSD null and
-//! loopback. IPv4 fragments are skipped and counted (export datagrams are not
-//! reassembled), as are packets cut short by the snapshot length and anything that is
-//! not UDP. A capture that ends in the middle of a record stops with
-//! [`PcapError::Truncated`] and the offset of that record; what came before was yielded.
+//! The reader streams from any [`Read`] through a block buffer of its own (256 KiB, or one
+//! record if a record is longer), so a capture of many gigabytes costs no more than a
+//! small one; records are read in place in that buffer, with no copy per datagram. Link
+//! types: Ethernet (with 802.1Q and QinQ tags), raw IP (101, 12, 14, 228, 229), Linux
+//! cooked (SLL, SLL2), BSD null and loopback. IPv4 fragments are skipped and counted
+//! (export datagrams are not reassembled), as are packets cut short by the snapshot
+//! length and anything that is not UDP. A capture that ends in the middle of a record
+//! stops with [`PcapError::Truncated`] and the offset of that record; what came before
+//! was yielded.
 //!
 //! ```
 //! use vedette_ingest::pcap::PcapReader;
@@ -27,8 +29,9 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
 use std::path::Path;
 
 /// A record or block longer than this is taken as corruption rather than allocated.
@@ -141,7 +144,8 @@ enum Format {
     Ng { big_endian: bool },
 }
 
-/// A packet read into the reader's buffer: its time, link type and bytes.
+/// A packet read into the reader's buffer: its time, link type and bytes (a range of
+/// the block buffer).
 struct Packet {
     ts_us: i64,
     link: u16,
@@ -158,20 +162,81 @@ enum Next {
 
 /// Reads the UDP datagrams of a pcap or pcapng capture, one at a time.
 pub struct PcapReader<R> {
-    input: R,
+    input: Blocks<R>,
     format: Format,
     interfaces: Vec<Interface>,
-    buf: Vec<u8>,
     /// Byte offset of the next record in the file.
     offset: u64,
     done: bool,
     stats: PcapStats,
 }
 
-impl PcapReader<BufReader<File>> {
-    /// Opens a capture file, buffered.
+impl PcapReader<File> {
+    /// Opens a capture file (the reader buffers it itself).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, PcapError> {
-        PcapReader::new(BufReader::with_capacity(1 << 20, File::open(path)?))
+        PcapReader::new(File::open(path)?)
+    }
+}
+
+/// Bytes asked of the input at a time: a few hundred datagrams per read, small enough
+/// that they are still in the cache when the decoder reads them.
+const BLOCK: usize = 256 << 10;
+
+/// The input read in large blocks into one buffer, whose bytes the reader hands out in
+/// place: one `read` per block instead of one per record, and no copy of each record
+/// out of a second buffer (a `BufReader`'s) into the reader's own.
+struct Blocks<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[pos..end]`.
+    pos: usize,
+    end: usize,
+}
+
+impl<R: Read> Blocks<R> {
+    fn new(input: R) -> Self {
+        Blocks { input, buf: Vec::new(), pos: 0, end: 0 }
+    }
+
+    /// The next `n` bytes, as a range of `buf` valid until the next call; shorter only
+    /// where the input ends.
+    #[inline]
+    fn take(&mut self, n: usize) -> io::Result<Range<usize>> {
+        if self.end - self.pos < n {
+            self.refill(n)?;
+        }
+        let start = self.pos;
+        self.pos += n.min(self.end - start);
+        Ok(start..self.pos)
+    }
+
+    /// Copies the next bytes into `out`; how many there were (fewer where the input ends).
+    fn read_into(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let r = self.take(out.len())?;
+        let n = r.len();
+        out[..n].copy_from_slice(&self.buf[r]);
+        Ok(n)
+    }
+
+    /// Moves the unread bytes to the front and reads until `n` are there or the input
+    /// ends; a read asks for as much as the buffer holds, so most records need none.
+    #[cold]
+    fn refill(&mut self, n: usize) -> io::Result<()> {
+        self.buf.copy_within(self.pos..self.end, 0);
+        (self.end, self.pos) = (self.end - self.pos, 0);
+        let want = n.max(BLOCK);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        while self.end < n {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => break,
+                Ok(got) => self.end += got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -195,9 +260,10 @@ fn u32_at(b: &[u8], at: usize, be: bool) -> u32 {
 
 impl<R: Read> PcapReader<R> {
     /// Reads the file header (classic) or the first section header block (pcapng).
-    pub fn new(mut input: R) -> Result<Self, PcapError> {
+    pub fn new(input: R) -> Result<Self, PcapError> {
+        let mut input = Blocks::new(input);
         let mut magic = [0u8; 4];
-        let got = read_full(&mut input, &mut magic)?;
+        let got = input.read_into(&mut magic)?;
         if got < 4 {
             return Err(PcapError::Truncated { offset: 0, what: "file header" });
         }
@@ -205,7 +271,6 @@ impl<R: Read> PcapReader<R> {
             input,
             format: Format::Ng { big_endian: false },
             interfaces: Vec::new(),
-            buf: Vec::with_capacity(65_536),
             offset: 0,
             done: false,
             stats: PcapStats::default(),
@@ -223,7 +288,7 @@ impl<R: Read> PcapReader<R> {
             _ => return Err(PcapError::NotPcap { magic }),
         };
         let mut rest = [0u8; 20];
-        if read_full(&mut reader.input, &mut rest)? < 20 {
+        if reader.input.read_into(&mut rest)? < 20 {
             return Err(PcapError::Truncated { offset: 0, what: "file header" });
         }
         if let Format::Classic { big_endian, ref mut link, .. } = reader.format {
@@ -257,10 +322,10 @@ impl<R: Read> PcapReader<R> {
                     return Err(e);
                 }
             };
-            let frame = &self.buf[p.start..p.end];
+            let frame = &self.input.buf[p.start..p.end];
             if let Some((src, dst, payload)) = udp_in_frame(p.link, frame, &mut self.stats) {
                 self.stats.datagrams += 1;
-                let payload = &self.buf[p.start + payload.start..p.start + payload.end];
+                let payload = &self.input.buf[p.start + payload.start..p.start + payload.end];
                 return Ok(Some(Datagram { ts_us: p.ts_us, src, dst, payload }));
             }
         }
@@ -272,7 +337,7 @@ impl<R: Read> PcapReader<R> {
             Format::Classic { big_endian, nanos, link } => {
                 let at = self.offset;
                 let mut head = [0u8; 16];
-                match read_full(&mut self.input, &mut head)? {
+                match self.input.read_into(&mut head)? {
                     0 => return Ok(Next::End),
                     16 => {}
                     _ => return Err(PcapError::Truncated { offset: at, what: "record header" }),
@@ -286,14 +351,14 @@ impl<R: Read> PcapReader<R> {
                         detail: format!("record claims {caplen} captured bytes"),
                     });
                 }
-                self.buf.resize(caplen, 0);
-                if read_full(&mut self.input, &mut self.buf)? < caplen {
+                let record = self.input.take(caplen)?;
+                if record.len() < caplen {
                     return Err(PcapError::Truncated { offset: at, what: "packet record" });
                 }
                 self.offset += 16 + caplen as u64;
                 self.stats.packets += 1;
                 let ts_us = secs * 1_000_000 + if nanos { frac / 1000 } else { frac };
-                Ok(Next::Packet(Packet { ts_us, link, start: 0, end: caplen }))
+                Ok(Next::Packet(Packet { ts_us, link, start: record.start, end: record.end }))
             }
             Format::Ng { .. } => self.block(),
         }
@@ -303,7 +368,7 @@ impl<R: Read> PcapReader<R> {
     fn block(&mut self) -> Result<Next, PcapError> {
         let at = self.offset;
         let mut head = [0u8; 8];
-        match read_full(&mut self.input, &mut head)? {
+        match self.input.read_into(&mut head)? {
             0 => return Ok(Next::End),
             8 => {}
             _ => return Err(PcapError::Truncated { offset: at, what: "block header" }),
@@ -315,8 +380,8 @@ impl<R: Read> PcapReader<R> {
         }
         let Format::Ng { big_endian: be } = self.format else { return Ok(Next::End) };
         let kind = u32_at(&head, 0, be);
-        let body = self.block_body(at, u32_at(&head, 4, be))?;
-        let b = &self.buf[..body];
+        let (base, body) = self.block_body(at, u32_at(&head, 4, be))?;
+        let b = &self.input.buf[base..base + body];
         let malformed = |detail: &str| PcapError::Malformed { offset: at, detail: detail.to_string() };
         match kind {
             1 => {
@@ -356,7 +421,7 @@ impl<R: Read> PcapReader<R> {
                 };
                 self.stats.packets += 1;
                 let ts = iface.resolution.to_micros(units).saturating_add(iface.offset_s.saturating_mul(1_000_000));
-                Ok(Next::Packet(Packet { ts_us: ts, link: iface.link, start: 20, end: 20 + caplen }))
+                Ok(Next::Packet(Packet { ts_us: ts, link: iface.link, start: base + 20, end: base + 20 + caplen }))
             }
             3 => {
                 // Simple packet block: interface 0, no timestamp.
@@ -368,7 +433,7 @@ impl<R: Read> PcapReader<R> {
                 };
                 let caplen = (u32_at(b, 0, be) as usize).min(body - 4);
                 self.stats.packets += 1;
-                Ok(Next::Packet(Packet { ts_us: 0, link: iface.link, start: 4, end: 4 + caplen }))
+                Ok(Next::Packet(Packet { ts_us: 0, link: iface.link, start: base + 4, end: base + 4 + caplen }))
             }
             _ => {
                 self.stats.other_blocks += 1;
@@ -377,24 +442,24 @@ impl<R: Read> PcapReader<R> {
         }
     }
 
-    /// Reads a block's body (after type and length) and its trailing length into `buf`;
-    /// returns the body's length.
-    fn block_body(&mut self, at: u64, total: u32) -> Result<usize, PcapError> {
+    /// Reads a block's body (after type and length) and its trailing length; returns
+    /// where the body starts in the block buffer, and its length.
+    fn block_body(&mut self, at: u64, total: u32) -> Result<(usize, usize), PcapError> {
         let total = total as usize;
         if total < 12 || total % 4 != 0 || total > MAX_RECORD {
             return Err(PcapError::Malformed { offset: at, detail: format!("block length {total}") });
         }
-        self.buf.resize(total - 8, 0);
-        if read_full(&mut self.input, &mut self.buf)? < total - 8 {
+        let body = self.input.take(total - 8)?;
+        if body.len() < total - 8 {
             return Err(PcapError::Truncated { offset: at, what: "block" });
         }
         self.offset += total as u64;
-        Ok(total - 12)
+        Ok((body.start, total - 12))
     }
 
     fn section_header(&mut self, magic: [u8; 4]) -> Result<(), PcapError> {
         let mut len = [0u8; 4];
-        if read_full(&mut self.input, &mut len)? < 4 {
+        if self.input.read_into(&mut len)? < 4 {
             return Err(PcapError::Truncated { offset: self.offset, what: "section header block" });
         }
         let mut head = [0u8; 8];
@@ -408,7 +473,7 @@ impl<R: Read> PcapReader<R> {
     fn section_header_with(&mut self, head: [u8; 8]) -> Result<(), PcapError> {
         let at = self.offset;
         let mut bom = [0u8; 4];
-        if read_full(&mut self.input, &mut bom)? < 4 {
+        if self.input.read_into(&mut bom)? < 4 {
             return Err(PcapError::Truncated { offset: at, what: "section header block" });
         }
         let be = match u32::from_le_bytes(bom) {
@@ -425,8 +490,7 @@ impl<R: Read> PcapReader<R> {
         if total < 28 || total % 4 != 0 || total > MAX_RECORD {
             return Err(PcapError::Malformed { offset: at, detail: format!("section header block length {total}") });
         }
-        self.buf.resize(total - 12, 0);
-        if read_full(&mut self.input, &mut self.buf)? < total - 12 {
+        if self.input.take(total - 12)?.len() < total - 12 {
             return Err(PcapError::Truncated { offset: at, what: "section header block" });
         }
         self.offset += total as u64;
@@ -451,20 +515,6 @@ fn options(mut b: &[u8], be: bool) -> impl Iterator<Item = (u16, &[u8])> {
         b = &b[(4 + len.next_multiple_of(4)).min(b.len())..];
         Some((code, value))
     })
-}
-
-/// Reads until `buf` is full or the input ends; how many bytes came.
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match input.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// The UDP datagram inside a link-layer frame: addresses and the payload's range.
@@ -622,7 +672,31 @@ mod tests {
 
     type Read = (Vec<(i64, SocketAddr, Vec<u8>)>, Option<PcapError>, PcapStats);
 
+    /// Hands out 1 to 7 bytes per read: records straddle every refill of the block buffer.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            self.1 = self.1 % 7 + 1;
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every datagram, the error and the counts, read at once and read a few bytes at a
+    /// time: both must agree.
     fn all(bytes: &[u8]) -> Read {
+        let whole = read_all(bytes);
+        let trickled = read_all(Trickle(bytes, 0));
+        assert_eq!(whole.0, trickled.0);
+        assert_eq!(whole.1.as_ref().map(ToString::to_string), trickled.1.as_ref().map(ToString::to_string));
+        assert_eq!(whole.2, trickled.2);
+        whole
+    }
+
+    fn read_all(bytes: impl std::io::Read) -> Read {
         let mut r = match PcapReader::new(bytes) {
             Ok(r) => r,
             Err(e) => return (Vec::new(), Some(e), PcapStats::default()),
@@ -673,6 +747,33 @@ mod tests {
         assert!(err.is_none(), "{err:?}");
         assert_eq!(got[0].0, 5_000_001);
         assert_eq!(got.len(), 2);
+    }
+
+    /// Many records of every size, over several of the reader's blocks, and one record
+    /// (not UDP) longer than a block.
+    #[test]
+    fn records_across_blocks() {
+        let (from, to) = ("10.0.0.1:1000".parse().unwrap(), "10.0.0.2:2055".parse().unwrap());
+        let mut want = Vec::new();
+        let mut halves = [PcapWriter::new(Vec::new()).unwrap(), PcapWriter::new(Vec::new()).unwrap()];
+        for i in 0..2_000usize {
+            let payload: Vec<u8> = (0..i * 37 % 1_500).map(|j| (i + j) as u8).collect();
+            halves[i / 1_000].udp(i as i64, from, to, &payload).unwrap();
+            want.push((i as i64, to, payload));
+        }
+        let [first, second] = halves.map(|w| w.into_inner());
+        let big = BLOCK + 1_234;
+        let mut bytes = first;
+        for field in [0, 0, big as u32, big as u32] {
+            bytes.extend(field.to_le_bytes());
+        }
+        bytes.resize(bytes.len() + big, 0);
+        bytes.extend(&second[24..]);
+        assert!(bytes.len() > 4 * BLOCK);
+        let (got, err, stats) = all(&bytes);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!((stats.packets, stats.datagrams, stats.not_udp), (2_001, 2_000, 1));
+        assert!(got == want);
     }
 
     #[test]

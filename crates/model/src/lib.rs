@@ -20,6 +20,7 @@
 mod attribution;
 mod country;
 mod event;
+pub mod fast_hash;
 mod finding;
 mod flat_json;
 mod flow;

@@ -168,9 +168,7 @@ pub async fn run(global: Global, args: Args) -> Result<()> {
             message = rx.recv(), if receiving => match message {
                 Some(Message::Flows(flows)) => {
                     summary.detection.flows_read += flows.len() as u64;
-                    for flow in &flows {
-                        detector.observe(flow);
-                    }
+                    detector.observe_all(&flows);
                 }
                 Some(Message::Rejected(r)) => rejected.push(r),
                 Some(Message::Done(exporter_socket, stats)) => {

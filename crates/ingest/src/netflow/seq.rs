@@ -5,8 +5,9 @@
 //! IPFIX starts at 19). A number behind the expected one is a restart or a reordered
 //! datagram, counted as a reset and taken as the new mark, never as a loss.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+
+use vedette_model::fast_hash::FastMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct StreamKey {
@@ -60,7 +61,7 @@ pub(crate) enum Outcome {
 /// Streams, bounded like the template cache: when full, streams idle for `idle_us` are
 /// dropped (at most one sweep a second), else the new stream is not tracked.
 pub(crate) struct Streams {
-    map: HashMap<StreamKey, Stream>,
+    map: FastMap<StreamKey, Stream>,
     max: usize,
     idle_us: i64,
     last_sweep_us: Option<i64>,
@@ -68,7 +69,7 @@ pub(crate) struct Streams {
 
 impl Streams {
     pub fn new(max: usize, idle_us: i64) -> Self {
-        Streams { map: HashMap::new(), max, idle_us, last_sweep_us: None }
+        Streams { map: FastMap::default(), max, idle_us, last_sweep_us: None }
     }
 
     /// The exporter's boot time learned from an earlier options record (IPFIX).

@@ -5,10 +5,11 @@
 //! record. Reading a record is then a handful of fixed-offset loads, with no per-field
 //! loop and no lookup; the template itself is looked up once per data set.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use vedette_model::{Flow, Transport};
+
+use vedette_model::fast_hash::FastMap;
 
 /// A field length that announces a variable-length field (IPFIX, RFC 7011 §7).
 pub(crate) const VARIABLE: u16 = 0xFFFF;
@@ -339,33 +340,7 @@ impl Plan {
         };
         let get = |slot: usize| uint(rec, slots[slot]);
         let (start_us, duration_us) = self.times(get(START), get(END), get(DURATION), time);
-        Some(self.finish(src, dst, get, start_us, duration_us))
-    }
-
-    /// The fields every path reads the same way: protocol, ports, counters.
-    #[inline(always)]
-    fn finish(&self, src: IpAddr, dst: IpAddr, get: impl Fn(usize) -> u64, start_us: i64, duration_us: u64) -> Flow {
-        let proto = get(PROTO) as u8;
-        let (mut src_port, mut dst_port) = (get(SRC_PORT) as u16, get(DST_PORT) as u16);
-        match self.icmp {
-            Icmp::Ports => {}
-            // ICMP templates carry type and code instead of ports.
-            Icmp::TypeCode => dst_port = get(ICMP_TYPE_CODE) as u16,
-            Icmp::Split => dst_port = (get(ICMP_TYPE) as u16) << 8 | (get(ICMP_CODE) as u16 & 0xff),
-        }
-        icmp_ports(proto, &mut src_port, &mut dst_port);
-        Flow {
-            start_us,
-            duration_us,
-            src,
-            src_port,
-            dst,
-            dst_port,
-            transport: Transport(proto),
-            bytes_out: get(OCTETS),
-            bytes_in: get(REV_OCTETS),
-            packets: get(PACKETS).saturating_add(get(REV_PACKETS)),
-        }
+        Some(build::<true>(self.icmp, src, dst, get, start_us, duration_us))
     }
 
     /// Whether [`Plan::read_fixed`] can read this template's records.
@@ -379,8 +354,9 @@ impl Plan {
     ///
     /// The hot path. Each value is one unaligned 8-byte big-endian load, shifted and
     /// masked to the field's length (so reduced-size fields cost the same, with no branch
-    /// on the length), and the address family and time encoding are fixed once per set
-    /// by monomorphisation, so the loop has no per-field dispatch.
+    /// on the length), and the address family, the time encoding and the presence of
+    /// reverse counters are fixed once per set by monomorphisation, so the loop has no
+    /// per-field dispatch.
     pub fn read_fixed(&self, body: &[u8], time: &TimeBase, out: &mut Vec<Flow>) -> usize {
         const V4: u8 = 0;
         const V6: u8 = 1;
@@ -399,37 +375,39 @@ impl Plan {
             Addresses::V6 => V6,
             _ => BOTH,
         };
-        match (a, t) {
-            (V4, T_UPTIME) => self.fixed_loop::<V4, T_UPTIME>(body, time, out),
-            (V4, T_MILLIS) => self.fixed_loop::<V4, T_MILLIS>(body, time, out),
-            (V4, _) => self.fixed_loop::<V4, T_ANY>(body, time, out),
-            (V6, T_UPTIME) => self.fixed_loop::<V6, T_UPTIME>(body, time, out),
-            (V6, T_MILLIS) => self.fixed_loop::<V6, T_MILLIS>(body, time, out),
-            (V6, _) => self.fixed_loop::<V6, T_ANY>(body, time, out),
-            _ => self.fixed_loop::<BOTH, T_ANY>(body, time, out),
+        // Biflow (reverse) counters are rare: without them, two loads a record fewer.
+        let rev = self.slots[REV_OCTETS].len != 0 || self.slots[REV_PACKETS].len != 0;
+        match (a, t, rev) {
+            (V4, T_UPTIME, false) => self.fixed_loop::<V4, T_UPTIME, false>(body, time, out),
+            (V4, T_MILLIS, false) => self.fixed_loop::<V4, T_MILLIS, false>(body, time, out),
+            (V6, T_UPTIME, false) => self.fixed_loop::<V6, T_UPTIME, false>(body, time, out),
+            (V6, T_MILLIS, false) => self.fixed_loop::<V6, T_MILLIS, false>(body, time, out),
+            (V4, T_UPTIME, _) => self.fixed_loop::<V4, T_UPTIME, true>(body, time, out),
+            (V4, T_MILLIS, _) => self.fixed_loop::<V4, T_MILLIS, true>(body, time, out),
+            (V4, _, _) => self.fixed_loop::<V4, T_ANY, true>(body, time, out),
+            (V6, T_UPTIME, _) => self.fixed_loop::<V6, T_UPTIME, true>(body, time, out),
+            (V6, T_MILLIS, _) => self.fixed_loop::<V6, T_MILLIS, true>(body, time, out),
+            (V6, _, _) => self.fixed_loop::<V6, T_ANY, true>(body, time, out),
+            _ => self.fixed_loop::<BOTH, T_ANY, true>(body, time, out),
         }
     }
 
     #[inline(always)]
-    fn fixed_loop<const ADDR: u8, const TIME: u8>(&self, body: &[u8], time: &TimeBase, out: &mut Vec<Flow>) -> usize {
+    fn fixed_loop<const ADDR: u8, const TIME: u8, const REV: bool>(
+        &self,
+        body: &[u8],
+        time: &TimeBase,
+        out: &mut Vec<Flow>,
+    ) -> usize {
         let len = self.fixed_len;
-        // Each record is read with 8 bytes to spare after it; the last one (or few) of a
-        // set lacks them and is copied into a zero-padded buffer first.
+        // Each record is read with 8 bytes to spare after it: in place while the set has
+        // them, and the last one (or few), which lack them, copied into a zero-padded
+        // buffer first.
         let need = len + 8;
         let n = body.len() / len;
+        let in_place = (body.len().saturating_sub(8) / len).min(n);
         let w = &self.wide;
-        let mut pad = [0u8; FAST_MAX];
-        out.reserve(n);
-        for i in 0..n {
-            let pos = i * len;
-            let rec: &[u8] = match body.get(pos..pos + need) {
-                Some(r) => r,
-                None => {
-                    let (Some(dst), Some(src)) = (pad.get_mut(..len), body.get(pos..pos + len)) else { break };
-                    dst.copy_from_slice(src);
-                    &pad[..]
-                }
-            };
+        let read = |rec: &[u8]| {
             let get = |slot: usize| load(rec, w[slot]);
             let (src, dst) = match ADDR {
                 0 => (IpAddr::V4(Ipv4Addr::from(get(SRC4) as u32)), IpAddr::V4(Ipv4Addr::from(get(DST4) as u32))),
@@ -455,7 +433,16 @@ impl Plan {
                 }
                 _ => self.times(first, last, get(DURATION), time),
             };
-            out.push(self.finish(src, dst, get, start_us, duration_us));
+            build::<REV>(self.icmp, src, dst, get, start_us, duration_us)
+        };
+        out.reserve(n);
+        // A counted range: `extend` writes each flow with no capacity check.
+        out.extend((0..in_place).map(|i| read(body.get(i * len..i * len + need).unwrap_or_default())));
+        let mut pad = [0u8; FAST_MAX];
+        for i in in_place..n {
+            let (Some(dst), Some(src)) = (pad.get_mut(..len), body.get(i * len..(i + 1) * len)) else { break };
+            dst.copy_from_slice(src);
+            out.push(read(&pad[..need]));
         }
         n
     }
@@ -534,6 +521,41 @@ fn load(rec: &[u8], w: Wide) -> u64 {
     }
 }
 
+/// The fields every path reads the same way: protocol, ports, counters. `REV`: the
+/// template may have reverse counters (else they are 0 and not read).
+#[inline(always)]
+fn build<const REV: bool>(
+    icmp: Icmp,
+    src: IpAddr,
+    dst: IpAddr,
+    get: impl Fn(usize) -> u64,
+    start_us: i64,
+    duration_us: u64,
+) -> Flow {
+    let proto = get(PROTO) as u8;
+    let (mut src_port, mut dst_port) = (get(SRC_PORT) as u16, get(DST_PORT) as u16);
+    match icmp {
+        Icmp::Ports => {}
+        // ICMP templates carry type and code instead of ports.
+        Icmp::TypeCode => dst_port = get(ICMP_TYPE_CODE) as u16,
+        Icmp::Split => dst_port = (get(ICMP_TYPE) as u16) << 8 | (get(ICMP_CODE) as u16 & 0xff),
+    }
+    icmp_ports(proto, &mut src_port, &mut dst_port);
+    let (bytes_in, rev_packets) = if REV { (get(REV_OCTETS), get(REV_PACKETS)) } else { (0, 0) };
+    Flow {
+        start_us,
+        duration_us,
+        src,
+        src_port,
+        dst,
+        dst_port,
+        transport: Transport(proto),
+        bytes_out: get(OCTETS),
+        bytes_in,
+        packets: get(PACKETS).saturating_add(rev_packets),
+    }
+}
+
 /// Zeek's convention for ICMP, which the rest of Vedette reads: type in the source port,
 /// code in the destination port. NetFlow exporters put `type << 8 | code` in the
 /// destination port (v5, Cisco v9, softflowd's ICMP_TYPE).
@@ -597,9 +619,17 @@ impl TimeBase {
 }
 
 /// Milliseconds since the epoch as microseconds, saturating (the raw value is untrusted).
+/// Written as one comparison rather than a checked conversion and a saturating multiply:
+/// the same values, fewer instructions on the hot path, and a result the compiler knows
+/// is never negative (so a difference of two needs no overflow check).
 #[inline(always)]
 fn millis_us(raw: u64) -> i64 {
-    i64::try_from(raw).unwrap_or(i64::MAX).saturating_mul(1000)
+    const LIMIT: u64 = i64::MAX as u64 / 1000;
+    if raw <= LIMIT {
+        raw as i64 * 1000
+    } else {
+        i64::MAX
+    }
 }
 
 /// A big-endian unsigned integer of 1 to 8 bytes (reduced-size encoding, RFC 7011 §6.2);
@@ -667,8 +697,8 @@ pub(crate) enum Learned {
 /// not refreshed for `idle_us` are dropped (at most one sweep a second); if none is that
 /// old, the new template is refused and counted.
 pub(crate) struct TemplateCache {
-    map: HashMap<TemplateKey, Entry>,
-    per_exporter: HashMap<IpAddr, usize>,
+    map: FastMap<TemplateKey, Entry>,
+    per_exporter: FastMap<IpAddr, usize>,
     max_total: usize,
     max_per_exporter: usize,
     idle_us: i64,
@@ -679,8 +709,8 @@ pub(crate) struct TemplateCache {
 impl TemplateCache {
     pub fn new(max_total: usize, max_per_exporter: usize, idle_us: i64) -> Self {
         TemplateCache {
-            map: HashMap::new(),
-            per_exporter: HashMap::new(),
+            map: FastMap::default(),
+            per_exporter: FastMap::default(),
             max_total,
             max_per_exporter,
             idle_us,
