@@ -14,6 +14,11 @@ impl LineSplitter {
         LineSplitter { pending: Vec::new(), next_line: 1 }
     }
 
+    /// Whether nothing is held: no partial line waits for the next chunk.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Calls `each(line_number, line)` for every complete line in `chunk`.
     pub fn push(&mut self, chunk: &[u8], mut each: impl FnMut(u64, &[u8])) {
         let mut rest = chunk;

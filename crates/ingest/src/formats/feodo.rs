@@ -14,7 +14,8 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use vedette_model::{ClassificationType, Event};
 
-use super::{csv_line, Context, LineFormat};
+use super::json_array::{ArraySplitter, Piece};
+use super::{csv_line, raw_json, Context, LineFormat};
 use crate::{parse_utc, Batch};
 
 pub(crate) fn probe(head: &[u8]) -> bool {
@@ -56,17 +57,17 @@ const DEFAULT_COLUMNS: [Column; 6] =
 #[derive(Default)]
 pub(crate) struct Feodo {
     columns: Option<Vec<Column>>,
-    /// Set once the input turned out to be the JSON export: (first line, text so far).
-    json: Option<(u64, String)>,
+    /// Set once the input turned out to be the JSON export: its records, cut out as their
+    /// lines arrive.
+    json: Option<ArraySplitter>,
     /// Set once the input turned out to be an HTML page (a portal's error page).
     html: bool,
 }
 
 impl LineFormat for Feodo {
     fn line(&mut self, ctx: &Context, number: u64, line: &str, out: &mut Batch) {
-        if let Some((_, text)) = &mut self.json {
-            text.push_str(line);
-            text.push('\n');
+        if let Some(records) = &mut self.json {
+            records.line(line, |piece| json_piece(ctx, piece, out));
             return;
         }
         let trimmed = line.trim();
@@ -74,7 +75,9 @@ impl LineFormat for Feodo {
             return;
         }
         if trimmed.starts_with('[') || trimmed.starts_with('{') {
-            self.json = Some((number, format!("{line}\n")));
+            let mut records = ArraySplitter::new(number);
+            records.line(line, |piece| json_piece(ctx, piece, out));
+            self.json = Some(records);
             return;
         }
         let lower = trimmed.to_ascii_lowercase();
@@ -100,52 +103,73 @@ impl LineFormat for Feodo {
         }
     }
 
+    /// A JSON export is read as bytes: exports written on one line are one "line" of the
+    /// whole file, which would be held whole, with every event made from it.
+    fn takes_bytes(&mut self, head: &[u8]) -> bool {
+        let json = head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+        if json {
+            self.json = Some(ArraySplitter::new(1));
+        }
+        json
+    }
+
+    fn bytes(&mut self, ctx: &Context, bytes: &[u8], out: &mut Batch) {
+        if let Some(records) = &mut self.json {
+            records.push(bytes, |piece| json_piece(ctx, piece, out));
+        }
+    }
+
     fn finish(&mut self, ctx: &Context, out: &mut Batch) {
-        let Some((first_line, text)) = self.json.take() else { return };
-        // Records are cut out as raw text first: each keeps its original bytes as `raw`,
-        // and only the fields the feed defines are read, without building a map per record.
-        let records: Vec<&RawValue> = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                let line = first_line + e.line().saturating_sub(1) as u64;
-                let reason = if e.is_data() {
-                    format!("expected a JSON array of C2 records: {e}")
-                } else {
-                    format!("malformed JSON (truncated file?): {e}")
-                };
-                out.rejected.push(ctx.reject(line, b"", reason));
-                return;
-            }
-        };
-        for (index, item) in records.iter().enumerate() {
-            let raw = item.get();
-            let result = match serde_json::from_str::<JsonRecord>(raw) {
-                Ok(record) => json_record(ctx, &record, raw),
+        if let Some(records) = &mut self.json {
+            records.finish(|piece| json_piece(ctx, piece, out));
+        }
+    }
+}
+
+/// One record of the JSON export, or what is wrong with the array. Each record keeps its
+/// original text as `raw`, and only the fields the feed defines are read, borrowed from
+/// that text.
+fn json_piece(ctx: &Context, piece: Piece<'_>, out: &mut Batch) {
+    match piece {
+        Piece::Element { line, index, text } => {
+            let result = match serde_json::from_str::<JsonRecord>(text) {
+                Ok(record) => json_record(ctx, &record, text),
                 Err(e) => Err(format!("expected a JSON object of a C2 record: {e}")),
             };
             match result {
                 Ok(event) => out.events.push(event),
                 Err(reason) => {
-                    out.rejected.push(ctx.reject(first_line, raw.as_bytes(), format!("record {}: {reason}", index + 1)))
+                    out.rejected.push(ctx.reject(line, text.as_bytes(), format!("record {index}: {reason}")))
                 }
             }
         }
+        Piece::Error { line, reason, raw } => out.rejected.push(ctx.reject(line, raw.as_bytes(), reason)),
     }
 }
 
 /// The fields of one `ipblocklist.json` record; others are ignored.
 #[derive(Deserialize)]
-struct JsonRecord {
-    ip_address: Option<Value>,
-    port: Option<Value>,
-    status: Option<Value>,
-    hostname: Option<Value>,
-    as_number: Option<Value>,
-    as_name: Option<Value>,
-    country: Option<Value>,
-    first_seen: Option<Value>,
-    last_online: Option<Value>,
-    malware: Option<Value>,
+struct JsonRecord<'a> {
+    #[serde(borrow)]
+    ip_address: Option<&'a RawValue>,
+    #[serde(borrow)]
+    port: Option<&'a RawValue>,
+    #[serde(borrow)]
+    status: Option<&'a RawValue>,
+    #[serde(borrow)]
+    hostname: Option<&'a RawValue>,
+    #[serde(borrow)]
+    as_number: Option<&'a RawValue>,
+    #[serde(borrow)]
+    as_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    country: Option<&'a RawValue>,
+    #[serde(borrow)]
+    first_seen: Option<&'a RawValue>,
+    #[serde(borrow)]
+    last_online: Option<&'a RawValue>,
+    #[serde(borrow)]
+    malware: Option<&'a RawValue>,
 }
 
 impl Feodo {
@@ -177,7 +201,8 @@ impl Feodo {
     }
 }
 
-fn json_record(ctx: &Context, r: &JsonRecord, raw: &str) -> Result<Event, String> {
+fn json_record(ctx: &Context, r: &JsonRecord<'_>, raw: &str) -> Result<Event, String> {
+    // A string (trimmed, not empty) or a number as text; anything else is no value.
     let text = |key: &str| -> Option<String> {
         let value = match key {
             "ip_address" => &r.ip_address,
@@ -191,11 +216,7 @@ fn json_record(ctx: &Context, r: &JsonRecord, raw: &str) -> Result<Event, String
             "last_online" => &r.last_online,
             _ => &r.malware,
         };
-        match value {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        }
+        raw_json::text(*value).map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
     };
     let mut event = new_event(ctx, raw);
     let ip = text("ip_address").ok_or("ip_address: missing")?;

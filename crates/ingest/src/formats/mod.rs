@@ -6,6 +6,7 @@ mod eve;
 mod feodo;
 pub(crate) mod generic;
 mod intelmq_json;
+mod json_array;
 mod passive_dns;
 mod raw_json;
 mod sinkhole_log;
@@ -102,6 +103,15 @@ impl Context {
 pub(crate) trait LineFormat {
     fn line(&mut self, ctx: &Context, number: u64, line: &str, out: &mut Batch);
     fn finish(&mut self, _ctx: &Context, _out: &mut Batch) {}
+    /// Whether the format reads the input as bytes instead of lines, from its first bytes
+    /// on (`head`: the first chunk with any text, a UTF-8 byte-order mark removed). Asked
+    /// once, before any line: for documents that are not line-oriented, such as a JSON
+    /// array written on one line, which would otherwise be held whole as one "line".
+    fn takes_bytes(&mut self, _head: &[u8]) -> bool {
+        false
+    }
+    /// The input's bytes, once [`LineFormat::takes_bytes`] said yes.
+    fn bytes(&mut self, _ctx: &Context, _bytes: &[u8], _out: &mut Batch) {}
     /// Records read and deliberately left aside (an EVE `stats` record): not refused,
     /// only counted.
     fn skipped(&self) -> u64 {
@@ -179,6 +189,8 @@ pub struct Decoder {
     lines: LineSplitter,
     state: State,
     lines_seen: u64,
+    /// `None` until the format was asked whether it takes bytes; then its answer.
+    bytes: Option<bool>,
 }
 
 impl Decoder {
@@ -209,13 +221,27 @@ impl Decoder {
             lines: LineSplitter::new(),
             state,
             lines_seen: 0,
+            bytes: None,
         }
     }
 
     /// Decodes the complete lines in `chunk`; a partial last line waits for the next chunk.
     pub fn push(&mut self, chunk: &[u8], out: &mut Batch) {
-        let Decoder { ctx, lines, state, lines_seen } = self;
+        let Decoder { ctx, lines, state, lines_seen, bytes } = self;
         let handler = state.handler();
+        if bytes.is_none() && chunk.iter().any(|b| !b.is_ascii_whitespace()) {
+            let head = chunk.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(chunk);
+            // Only at the very start: lines already split stay lines.
+            let fresh = *lines_seen == 0 && lines.is_empty();
+            *bytes = Some(fresh && handler.takes_bytes(head));
+            if *bytes == Some(true) {
+                *lines_seen = 1;
+                return handler.bytes(ctx, head, out);
+            }
+        }
+        if *bytes == Some(true) {
+            return handler.bytes(ctx, chunk, out);
+        }
         lines.push(chunk, |number, line| {
             *lines_seen = number;
             dispatch(handler, ctx, number, line, out)
@@ -224,7 +250,7 @@ impl Decoder {
 
     /// Decodes what is left; an empty input is said so as one rejected record.
     pub fn finish(&mut self, out: &mut Batch) {
-        let Decoder { ctx, lines, state, lines_seen } = self;
+        let Decoder { ctx, lines, state, lines_seen, bytes: _ } = self;
         let handler = state.handler();
         lines.finish(|number, line| {
             *lines_seen = number;
