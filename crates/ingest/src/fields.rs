@@ -7,6 +7,7 @@
 //! the hot path matches on an enum, not on strings.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -62,7 +63,8 @@ pub(crate) enum Key {
     Tlp,
     FeedAccuracy,
     FeedCode,
-    Extra(String),
+    /// The key of `extra.<key>`, shared by every event of the feed.
+    Extra(Arc<str>),
 }
 
 impl Key {
@@ -91,7 +93,7 @@ impl Key {
                     if extra.is_empty() {
                         return Err("extra. needs a name after the dot".into());
                     }
-                    return Ok(Key::Extra(extra.to_string()));
+                    return Ok(Key::Extra(extra.into()));
                 }
                 let (side, field) = if let Some(f) = name.strip_prefix("source.") {
                     (Side::Source, f)

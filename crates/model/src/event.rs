@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -76,8 +77,10 @@ pub struct Event {
     pub status: Option<String>,
     pub comment: Option<String>,
     pub tlp: Option<String>,
-    /// Free-form details, serialised as `extra.<key>`.
-    pub extra: BTreeMap<String, Value>,
+    /// Free-form details, serialised as `extra.<key>`. The keys are shared (`Arc<str>`):
+    /// a feed's column names are the same on every row, and a report with fifteen
+    /// `extra.*` columns would otherwise allocate fifteen key strings per event.
+    pub extra: BTreeMap<Arc<str>, Value>,
     /// IntelMQ fields Vedette does not type (`misp.*`, `rtir_id`, `product.*`, …), kept
     /// exactly as they came so nothing a partner sends is lost.
     pub other: BTreeMap<String, Value>,

@@ -203,7 +203,7 @@ fn read_field(event: &mut Event, key: &str, value: &Value) -> Result<(), IntelMq
         }
         _ => {
             if let Some(name) = key.strip_prefix("extra.") {
-                event.extra.insert(name.to_string(), value.clone());
+                event.extra.insert(name.into(), value.clone());
             } else if let Some(field) = key.strip_prefix("source.") {
                 if !read_endpoint(&mut event.source, key, field, value)? {
                     event.other.insert(key.to_string(), value.clone());

@@ -269,7 +269,7 @@ fn set_text(slot: &mut Option<String>, value: &str) {
 
 fn set_extra(event: &mut Event, key: &str, value: &str) {
     if !value.trim().is_empty() {
-        event.extra.insert(key.to_string(), Value::String(value.trim().to_string()));
+        event.extra.insert(key.into(), Value::String(value.trim().to_string()));
     }
 }
 

@@ -380,10 +380,18 @@ impl Generic {
 #[derive(Debug, Clone)]
 enum Act {
     Set(Key),
-    Pattern { prefix: String, suffix: String, key: Key },
-    By { by: usize, cases: HashMap<String, Key> },
+    Pattern {
+        prefix: String,
+        suffix: String,
+        key: Key,
+    },
+    By {
+        by: usize,
+        cases: HashMap<String, Key>,
+    },
     Lookup(usize),
-    Extra(String),
+    /// An `extra.<key>` column: the key, shared by every event.
+    Extra(Arc<str>),
 }
 
 /// A layout bound to the columns of one input.
@@ -459,7 +467,7 @@ impl Bound {
         if layout.unmapped == Unmapped::Extra {
             for (i, c) in columns.iter().enumerate() {
                 if !mapped[i] && !c.is_empty() && !layout.skip.iter().any(|(s, _)| s == c) {
-                    acts.push((i, Act::Extra(c.clone())));
+                    acts.push((i, Act::Extra(c.as_str().into())));
                 }
             }
         }
