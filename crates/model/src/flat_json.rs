@@ -305,9 +305,25 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Whether JSON needs an escape in `s`; without an early exit, so it vectorises.
+/// Whether JSON needs an escape in `s`: a control character, `"` or `\`. Eight bytes at a
+/// time (the classic "has a zero byte" bit tricks), as every string of every event goes
+/// through here.
 fn needs_escape(s: &str) -> bool {
-    s.bytes().fold(false, |acc, b| acc | (b < 0x20) | (b == b'"') | (b == b'\\'))
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Exact for n <= 128: some byte of x is below n.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let bytes = s.as_bytes();
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        if below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1) != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Writes a string or a JSON value exactly as serde_json's compact writer does.
@@ -381,6 +397,22 @@ mod tests {
         check(&e, "a non-finite number");
         e.other.insert("rtir_id".into(), Value::from(42));
         check(&e, "an untyped field");
+    }
+
+    #[test]
+    fn needs_escape_finds_every_byte_that_does() {
+        for len in 0..20 {
+            for at in 0..len {
+                for special in [0u8, 0x1f, b'"', b'\\'] {
+                    let mut text = vec![b'a'; len];
+                    text[at] = special;
+                    assert!(needs_escape(std::str::from_utf8(&text).unwrap()), "{len} {at} {special}");
+                }
+            }
+            let plain: String = (0..len).map(|i| char::from(b' ' + (i * 7 % 60) as u8)).filter(|c| *c != '"').collect();
+            assert!(!needs_escape(&plain), "{plain:?}");
+        }
+        assert!(!needs_escape("ünïcode ✓ 0x20 !#$%&'()*+,-./~\u{7f}"));
     }
 
     #[test]
