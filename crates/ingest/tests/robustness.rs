@@ -142,3 +142,52 @@ proptest! {
         }
     }
 }
+
+/// Pieces of a Feodo Tracker JSON export, right and wrong: records (one with escapes and
+/// brackets inside its strings), a record with a bad address, scalars, nesting, stray
+/// brackets and quotes, line breaks, a two-byte character.
+fn feodo_json_piece() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("["),
+        Just("]"),
+        Just(","),
+        Just(", "),
+        Just("\n"),
+        Just("  "),
+        Just(r#"{"ip_address": "192.0.2.1", "port": 443, "malware": "Emotet"}"#),
+        Just(r#"{"ip_address": "192.0.2.2", "as_name": "A \"B\" ]}\\", "first_seen": "2013-01-17 07:44:46"}"#),
+        Just("{\"ip_address\":\n \"192.0.2.3\", \"country\": \"FR\"}"),
+        Just(r#"{"ip_address": "not an address"}"#),
+        Just(r#"{"nested": [1, {"a": "]"}], "ip_address": "192.0.2.4"}"#),
+        Just(r#""a string""#),
+        Just("12"),
+        Just("{"),
+        Just("}"),
+        Just("\""),
+        Just("é"),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The export is read as it arrives, a record at a time: wherever the bytes are cut
+    /// (even inside a character), the same events and the same rejections come out.
+    #[test]
+    fn feodo_json_reads_the_same_however_it_is_cut(
+        pieces in proptest::collection::vec(feodo_json_piece(), 0..40),
+        lead in prop_oneof![Just(""), Just("\n"), Just("  \n ")],
+        cut in 0usize..600,
+    ) {
+        let text = format!("{lead}[{}", pieces.concat());
+        let whole = decode_in_two("abusech-feodo", text.as_bytes(), text.len());
+        let split = decode_in_two("abusech-feodo", text.as_bytes(), cut);
+        let events = |b: &Batch| b.events.iter().map(|e| serde_json::Value::Object(e.to_intelmq()).to_string()).collect::<Vec<_>>();
+        let rejected = |b: &Batch| b.rejected.iter().map(|r| (r.line, r.reason.clone(), r.raw.clone())).collect::<Vec<_>>();
+        prop_assert_eq!(events(&whole), events(&split));
+        prop_assert_eq!(rejected(&whole), rejected(&split));
+        // Every record piece is an event or a rejection, and nothing is read twice.
+        let records = pieces.iter().filter(|p| p.starts_with("{\"")).count();
+        prop_assert!(whole.events.len() <= records);
+    }
+}
