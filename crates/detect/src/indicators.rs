@@ -150,8 +150,8 @@ impl IndicatorSet {
             if entry.malware.is_none() {
                 entry.malware.clone_from(&malware);
             }
-            if !entry.feeds.contains(&event.feed.name) {
-                entry.feeds.push(event.feed.name.clone());
+            if !entry.feeds.iter().any(|f| **f == *event.feed.name) {
+                entry.feeds.push(event.feed.name.to_string());
             }
             if entry.evidence.len() < MAX_EVIDENCE && !entry.evidence.contains(&hash) {
                 entry.evidence.push(hash.clone());

@@ -292,7 +292,7 @@ pub(crate) fn set(
             }
             event.feed.accuracy = Some(a)
         }
-        Key::FeedCode => text(&mut event.feed.code, value),
+        Key::FeedCode => event.feed.code = Some(value.into()),
         Key::Extra(name) => {
             event.extra.insert(name.clone(), Value::String(value.to_string()));
         }

@@ -12,15 +12,16 @@ thread_local! {
     static IDENTITY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Where an event came from: IntelMQ's `feed.*` fields.
+/// Where an event came from: IntelMQ's `feed.*` fields. The strings are shared: every
+/// event of a feed carries the same ones, and a clone is a counter, not a copy.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Feed {
-    pub name: String,
-    pub provider: Option<String>,
+    pub name: Arc<str>,
+    pub provider: Option<Arc<str>>,
     pub accuracy: Option<f64>,
-    pub url: Option<String>,
-    pub documentation: Option<String>,
-    pub code: Option<String>,
+    pub url: Option<Arc<str>>,
+    pub documentation: Option<Arc<str>>,
+    pub code: Option<Arc<str>>,
 }
 
 /// One end of an observation: IntelMQ's `source.*` or `destination.*` fields.
@@ -113,10 +114,15 @@ impl EventHash {
 }
 
 impl Event {
-    /// An event with only its feed and type set.
+    /// An event with only its feed's name and its type set.
     pub fn new(feed_name: &str, classification_type: ClassificationType) -> Event {
+        Event::of_feed(Feed { name: feed_name.into(), ..Feed::default() }, classification_type)
+    }
+
+    /// An event with only its feed (its `feed.*` fields, shared) and its type set.
+    pub fn of_feed(feed: Feed, classification_type: ClassificationType) -> Event {
         Event {
-            feed: Feed { name: feed_name.to_string(), ..Feed::default() },
+            feed,
             time_source: None,
             time_observation: None,
             classification_type,

@@ -182,9 +182,9 @@ impl Sorted<'_> {
         self.key_parts(key, "");
         write_str(self.out, value);
     }
-    fn str(&mut self, key: &str, value: &Option<String>) {
+    fn str<S: AsRef<str>>(&mut self, key: &str, value: &Option<S>) {
         if let Some(v) = value {
-            self.text(key, v);
+            self.text(key, v.as_ref());
         }
     }
     fn int(&mut self, key: &str, value: Option<u32>) {

@@ -23,9 +23,9 @@ fn err(key: &str, reason: impl Into<String>) -> IntelMqError {
 struct Writer(Map<String, Value>);
 
 impl Writer {
-    fn str(&mut self, key: &str, value: &Option<String>) {
+    fn str<S: AsRef<str>>(&mut self, key: &str, value: &Option<S>) {
         if let Some(v) = value {
-            self.0.insert(key.to_string(), Value::String(v.clone()));
+            self.0.insert(key.to_string(), Value::String(v.as_ref().to_string()));
         }
     }
     fn display(&mut self, key: &str, value: Option<impl ToString>) {
@@ -73,7 +73,7 @@ impl Event {
     /// The event as IntelMQ's flat JSON object (keys sorted).
     pub fn to_intelmq(&self) -> Map<String, Value> {
         let mut w = Writer(Map::new());
-        w.str("feed.name", &Some(self.feed.name.clone()));
+        w.str("feed.name", &Some(&*self.feed.name));
         w.str("feed.provider", &self.feed.provider);
         w.number("feed.accuracy", self.feed.accuracy);
         w.str("feed.url", &self.feed.url);
@@ -168,11 +168,11 @@ fn read_field(event: &mut Event, key: &str, value: &Value) -> Result<(), IntelMq
     match key {
         "classification.type" | "classification.taxonomy" | "feed.name" | "__type" => {}
         "classification.identifier" => event.classification_identifier = Some(s()?),
-        "feed.provider" => event.feed.provider = Some(s()?),
+        "feed.provider" => event.feed.provider = Some(s()?.into()),
         "feed.accuracy" => event.feed.accuracy = Some(parse_value(key, value)?),
-        "feed.url" => event.feed.url = Some(s()?),
-        "feed.documentation" => event.feed.documentation = Some(s()?),
-        "feed.code" => event.feed.code = Some(s()?),
+        "feed.url" => event.feed.url = Some(s()?.into()),
+        "feed.documentation" => event.feed.documentation = Some(s()?.into()),
+        "feed.code" => event.feed.code = Some(s()?.into()),
         "time.source" => event.time_source = Some(parse_time(key, value)?),
         "time.observation" => event.time_observation = Some(parse_time(key, value)?),
         "malware.name" => event.malware_name = Some(s()?.to_lowercase()),
@@ -251,7 +251,7 @@ fn read_endpoint(e: &mut Endpoint, key: &str, field: &str, value: &Value) -> Res
 
 impl Feed {
     pub fn named(name: &str) -> Feed {
-        Feed { name: name.to_string(), ..Feed::default() }
+        Feed { name: name.into(), ..Feed::default() }
     }
 }
 

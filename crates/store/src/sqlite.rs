@@ -278,7 +278,7 @@ impl Store for SqliteStore {
                 query = query
                     .bind(hash.to_vec())
                     .bind(run)
-                    .bind(e.feed.name)
+                    .bind(e.feed.name.to_string())
                     .bind(e.classification_type.as_str())
                     .bind(e.time_source.map(|t| t.timestamp_micros()))
                     .bind(source_ip)

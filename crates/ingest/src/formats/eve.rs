@@ -34,7 +34,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use vedette_model::{
-    normalise_name, ClassificationType, DnsLookup, Event, Flow, HttpRequest, Observation, TlsHello, Transport,
+    normalise_name, ClassificationType, DnsLookup, Flow, HttpRequest, Observation, TlsHello, Transport,
 };
 
 use super::raw_json::{self, text};
@@ -449,10 +449,7 @@ fn alert(ctx: &Context, r: &EveRecord, line: &str, out: &mut Batch) -> Result<bo
     // Suricata writes the packet's direction; a reply (`to_client`) comes from the server.
     let from_server = text(r.direction).as_deref() == Some("to_client");
     let swap = from_server && classification == ClassificationType::InfectedSystem;
-    let mut event = Event::new(&ctx.feed.name, classification);
-    event.feed.provider = Some(ctx.feed.provider.clone());
-    event.feed.documentation = ctx.feed.documentation.clone();
-    event.feed.url = ctx.feed.url.clone();
+    let mut event = ctx.event(classification);
     event.time_source = chrono::DateTime::from_timestamp_micros(c.time_us);
     let (source, destination) =
         if swap { ((c.dst, c.dst_port), (c.src, c.src_port)) } else { ((c.src, c.src_port), (c.dst, c.dst_port)) };

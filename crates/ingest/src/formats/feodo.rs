@@ -245,10 +245,7 @@ fn json_record(ctx: &Context, r: &JsonRecord<'_>, raw: &str) -> Result<Event, St
 
 fn new_event(ctx: &Context, raw: &str) -> Event {
     let classification = ctx.feed.classification.unwrap_or(ClassificationType::C2Server);
-    let mut event = Event::new(&ctx.feed.name, classification);
-    event.feed.provider = Some(ctx.feed.provider.clone());
-    event.feed.documentation = ctx.feed.documentation.clone();
-    event.feed.url = ctx.feed.url.clone();
+    let mut event = ctx.event(classification);
     event.raw = Some(raw.to_string());
     event
 }

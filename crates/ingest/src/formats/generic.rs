@@ -827,10 +827,7 @@ fn build(
         }
     }
     let classification = ctx.feed.classification.unwrap_or(ClassificationType::Other);
-    let mut event = Event::new(&ctx.feed.name, classification);
-    event.feed.provider = Some(ctx.feed.provider.clone());
-    event.feed.documentation = ctx.feed.documentation.clone();
-    event.feed.url = ctx.feed.url.clone();
+    let mut event = ctx.event(classification);
     event.raw = Some(raw.to_string());
     let time = &layout.time;
     let scheme = layout.url_scheme.as_deref();

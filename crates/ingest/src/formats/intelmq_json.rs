@@ -30,7 +30,7 @@ fn event(ctx: &Context, object: &Map<String, Value>) -> Result<Event, String> {
     }
     let mut event = Event::from_intelmq(object).map_err(|e| e.to_string())?;
     if event.feed.name.is_empty() {
-        event.feed.name = ctx.feed.name.clone();
+        event.feed.name = ctx.event_feed.name.clone();
     }
     // IntelMQ's event_hash is not Vedette's fingerprint; the identity is taken afresh.
     event.sealed_hash = None;
@@ -104,7 +104,7 @@ mod tests {
     fn flat_events_round_trip() {
         let out = decode(b"{\"feed.name\": \"Feodo\", \"classification.type\": \"c&c\", \"source.ip\": \"192.0.2.1\", \"raw\": \"aGk=\"}\n{\"feed.name\": \"x\"}\n");
         assert_eq!(out.events.len(), 1);
-        assert_eq!(out.events[0].feed.name, "Feodo");
+        assert_eq!(&*out.events[0].feed.name, "Feodo");
         assert_eq!(out.events[0].raw.as_deref(), Some("hi"));
         assert_eq!(out.rejected[0].line, 2);
         assert!(out.rejected[0].reason.contains("classification.type"), "{}", out.rejected[0].reason);

@@ -18,7 +18,7 @@ mod zeek_http;
 mod zeek_ssl;
 
 use serde::Deserialize;
-use vedette_model::Rejected;
+use vedette_model::{Event, Rejected};
 
 use crate::{Batch, FeedEntry, LineSplitter};
 
@@ -91,9 +91,28 @@ impl FeedEntry {
 pub(crate) struct Context {
     pub source: String,
     pub feed: FeedEntry,
+    /// The `feed.*` fields every event of this input carries, made once: an event clones
+    /// shared strings instead of copying the provider, URL and documentation.
+    pub event_feed: vedette_model::Feed,
 }
 
 impl Context {
+    fn new(source: &str, feed: &FeedEntry) -> Context {
+        let event_feed = vedette_model::Feed {
+            name: feed.name.as_str().into(),
+            provider: Some(feed.provider.as_str().into()),
+            url: feed.url.as_deref().map(Into::into),
+            documentation: feed.documentation.as_deref().map(Into::into),
+            ..vedette_model::Feed::default()
+        };
+        Context { source: source.to_string(), feed: feed.clone(), event_feed }
+    }
+
+    /// A new event of this input's feed.
+    pub fn event(&self, classification: vedette_model::ClassificationType) -> Event {
+        Event::of_feed(self.event_feed.clone(), classification)
+    }
+
     pub fn reject(&self, line: u64, raw: &[u8], reason: impl Into<String>) -> Rejected {
         Rejected::new(&self.source, &self.feed.name, line, raw, reason)
     }
@@ -216,13 +235,7 @@ impl Decoder {
             },
             Format::IntelmqJson => State::IntelmqJson(intelmq_json::IntelMqJson::default()),
         };
-        Decoder {
-            ctx: Context { source: source.to_string(), feed: feed.clone() },
-            lines: LineSplitter::new(),
-            state,
-            lines_seen: 0,
-            bytes: None,
-        }
+        Decoder { ctx: Context::new(source, feed), lines: LineSplitter::new(), state, lines_seen: 0, bytes: None }
     }
 
     /// Decodes the complete lines in `chunk`; a partial last line waits for the next chunk.
