@@ -17,7 +17,7 @@ const BITS: u32 = 20;
 
 impl AddressFilter {
     pub(crate) fn new() -> AddressFilter {
-        AddressFilter { bits: Box::new([0; 1 << (BITS - 6)]), seed: crate::hash::seed() }
+        AddressFilter { bits: Box::new([0; 1 << (BITS - 6)]), seed: vedette_model::fast_hash::seed() }
     }
 
     #[inline]

@@ -33,7 +33,7 @@ use chrono::DateTime;
 use vedette_model::{DnsLookup, Finding, FindingKind, Flow, Transport};
 
 use crate::domains::DomainSet;
-use crate::hash::{FastMap, FastSet};
+use vedette_model::fast_hash::{FastMap, FastSet};
 
 /// What the beacon detector looks at and where it draws the line.
 #[derive(Debug, Clone)]

@@ -28,10 +28,10 @@ use std::net::IpAddr;
 use vedette_model::{rcode, DnsLookup, Finding, FindingKind};
 
 use crate::domains::DomainSet;
-use crate::hash::{fingerprint, FastMap, FastSet};
 use crate::indicators::time;
 use crate::suspects::{Signal, Suspect};
 use crate::{DgaModel, Home, PublicSuffixList};
+use vedette_model::fast_hash::{fingerprint, FastMap, FastSet};
 
 /// Where the DNS detectors draw their lines.
 #[derive(Debug, Clone)]

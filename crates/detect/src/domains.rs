@@ -1,7 +1,7 @@
 //! Sets of domain names that match a name and everything under it.
 
-use crate::hash::FastMap;
 use crate::PublicSuffixList;
+use vedette_model::fast_hash::FastMap;
 
 /// Names mapped to values; a name matches a listed domain when it equals it or is a
 /// subdomain of it. A listed name that is itself a public suffix (`duckdns.org`,

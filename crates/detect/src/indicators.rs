@@ -12,10 +12,10 @@ use vedette_model::{
 
 use crate::address_filter::AddressFilter;
 use crate::domains::DomainSet;
-use crate::hash::{FastMap, FastSet};
 use crate::links::{ContactMap, Counter};
 use crate::suspects::{Signal, Suspect};
 use crate::Home;
+use vedette_model::fast_hash::{FastMap, FastSet};
 
 /// What a feed lists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -59,7 +59,6 @@ mod beacon;
 mod dga;
 mod dns;
 mod domains;
-mod hash;
 mod home;
 mod indicators;
 mod links;

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::hash::FastMap;
 use crate::indicators::{Indicator, IndicatorKind};
+use vedette_model::fast_hash::FastMap;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Counter {

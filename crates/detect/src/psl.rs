@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use crate::hash::FastSet;
+use vedette_model::fast_hash::FastSet;
 
 const LIST: &str = include_str!("../data/dns/public_suffix_list.dat");
 

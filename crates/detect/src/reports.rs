@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use vedette_model::{ClassificationType, Event, Finding, FindingKind};
 
-use crate::hash::FastMap;
 use crate::Home;
+use vedette_model::fast_hash::FastMap;
 
 /// At most this many evidence hashes per host.
 const MAX_EVIDENCE: usize = 8;

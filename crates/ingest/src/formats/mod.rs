@@ -248,7 +248,7 @@ impl Decoder {
             let fresh = *lines_seen == 0 && lines.is_empty();
             *bytes = Some(fresh && handler.takes_bytes(head));
             if *bytes == Some(true) {
-                *lines_seen = 1;
+                *lines_seen = 1; // not an empty input, whatever the bytes hold
                 return handler.bytes(ctx, head, out);
             }
         }
