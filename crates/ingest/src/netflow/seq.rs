@@ -5,15 +5,24 @@
 //! IPFIX starts at 19). A number behind the expected one is a restart or a reordered
 //! datagram, counted as a reset and taken as the new mark, never as a loss.
 
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
 use vedette_model::fast_hash::FastMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StreamKey {
     pub exporter: SocketAddr,
     pub version: u8,
     pub domain: u32,
+}
+
+/// Looked up twice per datagram: two words, as `TemplateKey` (template.rs).
+impl Hash for StreamKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.domain) << 8 | u64::from(self.version));
+        super::template::exporter_words(&self.exporter, state);
+    }
 }
 
 /// What a sequence number counts.

@@ -5,6 +5,7 @@
 //! record. Reading a record is then a handful of fixed-offset loads, with no per-field
 //! loop and no lookup; the template itself is looked up once per data set.
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use vedette_model::{Flow, Transport};
@@ -121,6 +122,9 @@ pub(crate) struct Plan {
     /// The slots as 8-byte loads, for [`Plan::read_fixed`].
     wide: [Wide; SLOTS],
     icmp: Icmp,
+    /// Whether the template has the common layout's lengths (see [`common_len`]): then
+    /// [`Plan::read_fixed`] reads those fields with lengths known when compiling Vedette.
+    common: bool,
 }
 
 /// Rank of a field for a slot (lower wins) and its time kind, or `None` if Vedette does
@@ -258,9 +262,29 @@ impl Plan {
         } else {
             Icmp::Ports
         };
+        let len = |s: usize| slots[s].len;
+        let times = match (kinds[START], kinds[END]) {
+            (TimeKind::Millis, TimeKind::Millis) => Some(T_MILLIS),
+            (TimeKind::Uptime, TimeKind::Uptime) => Some(T_UPTIME),
+            _ => None,
+        };
+        let common = icmp == Icmp::Ports
+            && len(REV_OCTETS) == 0
+            && len(REV_PACKETS) == 0
+            && match addresses {
+                Addresses::V4 => len(SRC4) == 4 && len(DST4) == 4,
+                Addresses::V6 => len(SRC6) == 16 && len(DST6) == 16,
+                _ => false,
+            }
+            && times.is_some_and(|t| {
+                [SRC_PORT, DST_PORT, PROTO, OCTETS, PACKETS, START, END]
+                    .iter()
+                    .all(|&s| usize::from(len(s)) == common_len(s, t))
+            });
         Ok(Plan {
             wide: slots.map(Wide::of),
             icmp,
+            common,
             options,
             fixed_len: if variable { 0 } else { min_len },
             min_len,
@@ -377,45 +401,84 @@ impl Plan {
         };
         // Biflow (reverse) counters are rare: without them, two loads a record fewer.
         let rev = self.slots[REV_OCTETS].len != 0 || self.slots[REV_PACKETS].len != 0;
+        // The common layout in a small window: most exporters' records.
+        let common = self.common && t != T_ANY && self.fixed_len <= 128;
         match (a, t, rev) {
-            (V4, T_UPTIME, false) => self.fixed_loop::<V4, T_UPTIME, false>(body, time, out),
-            (V4, T_MILLIS, false) => self.fixed_loop::<V4, T_MILLIS, false>(body, time, out),
-            (V6, T_UPTIME, false) => self.fixed_loop::<V6, T_UPTIME, false>(body, time, out),
-            (V6, T_MILLIS, false) => self.fixed_loop::<V6, T_MILLIS, false>(body, time, out),
-            (V4, T_UPTIME, _) => self.fixed_loop::<V4, T_UPTIME, true>(body, time, out),
-            (V4, T_MILLIS, _) => self.fixed_loop::<V4, T_MILLIS, true>(body, time, out),
-            (V4, _, _) => self.fixed_loop::<V4, T_ANY, true>(body, time, out),
-            (V6, T_UPTIME, _) => self.fixed_loop::<V6, T_UPTIME, true>(body, time, out),
-            (V6, T_MILLIS, _) => self.fixed_loop::<V6, T_MILLIS, true>(body, time, out),
-            (V6, _, _) => self.fixed_loop::<V6, T_ANY, true>(body, time, out),
-            _ => self.fixed_loop::<BOTH, T_ANY, true>(body, time, out),
+            (V4, T_UPTIME, false) if common => self.sized_loop::<V4, T_UPTIME, false, true>(body, time, out),
+            (V4, T_MILLIS, false) if common => self.sized_loop::<V4, T_MILLIS, false, true>(body, time, out),
+            (V6, T_UPTIME, false) if common => self.sized_loop::<V6, T_UPTIME, false, true>(body, time, out),
+            (V6, T_MILLIS, false) if common => self.sized_loop::<V6, T_MILLIS, false, true>(body, time, out),
+            (V4, T_UPTIME, false) => self.sized_loop::<V4, T_UPTIME, false, false>(body, time, out),
+            (V4, T_MILLIS, false) => self.sized_loop::<V4, T_MILLIS, false, false>(body, time, out),
+            (V6, T_UPTIME, false) => self.sized_loop::<V6, T_UPTIME, false, false>(body, time, out),
+            (V6, T_MILLIS, false) => self.sized_loop::<V6, T_MILLIS, false, false>(body, time, out),
+            (V4, T_UPTIME, _) => self.sized_loop::<V4, T_UPTIME, true, false>(body, time, out),
+            (V4, T_MILLIS, _) => self.sized_loop::<V4, T_MILLIS, true, false>(body, time, out),
+            (V4, _, _) => self.sized_loop::<V4, T_ANY, true, false>(body, time, out),
+            (V6, T_UPTIME, _) => self.sized_loop::<V6, T_UPTIME, true, false>(body, time, out),
+            (V6, T_MILLIS, _) => self.sized_loop::<V6, T_MILLIS, true, false>(body, time, out),
+            (V6, _, _) => self.sized_loop::<V6, T_ANY, true, false>(body, time, out),
+            _ => self.sized_loop::<BOTH, T_ANY, true, false>(body, time, out),
         }
     }
 
+    /// [`Plan::fixed_loop`] with the smallest window that holds a record.
     #[inline(always)]
-    fn fixed_loop<const ADDR: u8, const TIME: u8, const REV: bool>(
+    fn sized_loop<const ADDR: u8, const TIME: u8, const REV: bool, const COMMON: bool>(
         &self,
         body: &[u8],
         time: &TimeBase,
         out: &mut Vec<Flow>,
     ) -> usize {
+        // softflowd's records are 42–74 bytes; the two small windows cover them and leave
+        // fewer records to the padded copy at the end of a set.
+        match self.fixed_len {
+            0..=64 => self.fixed_loop::<ADDR, TIME, REV, COMMON, 64, { 64 + WINDOW_SLACK }>(body, time, out),
+            65..=128 => self.fixed_loop::<ADDR, TIME, REV, COMMON, 128, { 128 + WINDOW_SLACK }>(body, time, out),
+            // (Never the common layout: `read_fixed` keeps it to 128 bytes.)
+            _ => self.fixed_loop::<ADDR, TIME, REV, false, FAST_MAX, { FAST_MAX + WINDOW_SLACK }>(body, time, out),
+        }
+    }
+
+    /// Reads the records through windows of `S = W + WINDOW_SLACK` bytes: the record
+    /// (at most `W` bytes) and what follows it. Each offset is masked to `W - 1` (which
+    /// leaves it unchanged, as every field lies inside the record), so the compiler sees
+    /// that every load stays inside the window: no bounds check per value.
+    #[inline(always)]
+    fn fixed_loop<
+        const ADDR: u8,
+        const TIME: u8,
+        const REV: bool,
+        const COMMON: bool,
+        const W: usize,
+        const S: usize,
+    >(
+        &self,
+        body: &[u8],
+        time: &TimeBase,
+        out: &mut Vec<Flow>,
+    ) -> usize {
+        const { assert!(W.is_power_of_two() && S == W + WINDOW_SLACK) };
         let len = self.fixed_len;
-        // Each record is read with 8 bytes to spare after it: in place while the set has
-        // them, and the last one (or few), which lack them, copied into a zero-padded
-        // buffer first.
-        let need = len + 8;
+        // A record is read in place while the set has a whole window from its start, and
+        // the last few, which lack it, copied into a zero-padded window first.
         let n = body.len() / len;
-        let in_place = (body.len().saturating_sub(8) / len).min(n);
+        let in_place = if body.len() >= S { ((body.len() - S) / len + 1).min(n) } else { 0 };
         let w = &self.wide;
-        let read = |rec: &[u8]| {
-            let get = |slot: usize| load(rec, w[slot]);
+        let read = |rec: &[u8; S]| {
+            let get = |slot: usize| match common_len(slot, TIME) {
+                // A length known here: a load shifted by a constant, no mask.
+                len @ 1.. if COMMON => load_exact::<W, S>(rec, w[slot].off, len),
+                _ => load::<W, S>(rec, w[slot]),
+            };
+            let v6 = |slot: usize| window_v6::<W, S>(rec, self.slots[slot]);
             let (src, dst) = match ADDR {
                 0 => (IpAddr::V4(Ipv4Addr::from(get(SRC4) as u32)), IpAddr::V4(Ipv4Addr::from(get(DST4) as u32))),
-                1 => (IpAddr::V6(v6(rec, self.slots[SRC6])), IpAddr::V6(v6(rec, self.slots[DST6]))),
+                1 => (IpAddr::V6(v6(SRC6)), IpAddr::V6(v6(DST6))),
                 _ => {
                     let (s4, d4) = (get(SRC4) as u32, get(DST4) as u32);
                     if s4 == 0 && d4 == 0 {
-                        (IpAddr::V6(v6(rec, self.slots[SRC6])), IpAddr::V6(v6(rec, self.slots[DST6])))
+                        (IpAddr::V6(v6(SRC6)), IpAddr::V6(v6(DST6)))
                     } else {
                         (IpAddr::V4(Ipv4Addr::from(s4)), IpAddr::V4(Ipv4Addr::from(d4)))
                     }
@@ -433,16 +496,19 @@ impl Plan {
                 }
                 _ => self.times(first, last, get(DURATION), time),
             };
-            build::<REV>(self.icmp, src, dst, get, start_us, duration_us)
+            // The common layout has ports (no ICMP type/code fields): a constant here.
+            let icmp = if COMMON { Icmp::Ports } else { self.icmp };
+            build::<REV>(icmp, src, dst, get, start_us, duration_us)
         };
         out.reserve(n);
-        // A counted range: `extend` writes each flow with no capacity check.
-        out.extend((0..in_place).map(|i| read(body.get(i * len..i * len + need).unwrap_or_default())));
-        let mut pad = [0u8; FAST_MAX];
+        let mut pad = [0u8; S];
+        // A counted range: `extend` writes each flow with no capacity check. (Every
+        // window is there; the fallback is never taken.)
+        out.extend((0..in_place).map(|i| read(body.get(i * len..).and_then(<[u8]>::first_chunk).unwrap_or(&pad))));
         for i in in_place..n {
             let (Some(dst), Some(src)) = (pad.get_mut(..len), body.get(i * len..(i + 1) * len)) else { break };
             dst.copy_from_slice(src);
-            out.push(read(&pad[..need]));
+            out.push(read(&pad));
         }
         n
     }
@@ -511,13 +577,53 @@ impl Wide {
     }
 }
 
-/// Reads a [`Wide`] slot; `rec` has at least 8 bytes after the slot's offset.
+/// Bytes a window holds beyond its record: the widest load (an IPv6 address) that starts
+/// on the record's last byte stays inside.
+const WINDOW_SLACK: usize = 16;
+
+/// Reads a [`Wide`] slot from a window of [`Plan::fixed_loop`].
 #[inline(always)]
-fn load(rec: &[u8], w: Wide) -> u64 {
-    let at = usize::from(w.off);
-    match rec.get(at..at + 8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-        Some(b) => (u64::from_be_bytes(b) >> w.shift) & w.mask,
+fn load<const W: usize, const S: usize>(rec: &[u8; S], w: Wide) -> u64 {
+    let at = usize::from(w.off) & (W - 1);
+    match rec[at..].first_chunk::<8>() {
+        Some(b) => (u64::from_be_bytes(*b) >> w.shift) & w.mask,
         None => 0,
+    }
+}
+
+/// Reads a field of `len` bytes (1 to 8, a constant once inlined) at `off` from a window
+/// of [`Plan::fixed_loop`].
+#[inline(always)]
+fn load_exact<const W: usize, const S: usize>(rec: &[u8; S], off: u16, len: usize) -> u64 {
+    let at = usize::from(off) & (W - 1);
+    match rec[at..].first_chunk::<8>() {
+        Some(b) => u64::from_be_bytes(*b) >> (64 - 8 * len),
+        None => 0,
+    }
+}
+
+/// The common layout: the lengths most exporters give the fields Vedette reads
+/// (softflowd's IPFIX and v9 templates, Cisco's v9): 2-byte ports, 1-byte protocol,
+/// 4-byte octet and packet counters, 8-byte millisecond or 4-byte uptime times (by
+/// `time`, a `T_` constant). Each slot's length, or 0 for a slot outside it.
+const fn common_len(slot: usize, time: u8) -> usize {
+    match slot {
+        SRC_PORT | DST_PORT => 2,
+        PROTO => 1,
+        SRC4 | DST4 | OCTETS | PACKETS => 4,
+        START | END if time == T_MILLIS => 8,
+        START | END if time == T_UPTIME => 4,
+        _ => 0,
+    }
+}
+
+/// Reads an IPv6 address slot from a window of [`Plan::fixed_loop`], as [`v6`] does.
+#[inline(always)]
+fn window_v6<const W: usize, const S: usize>(rec: &[u8; S], s: Slot) -> Ipv6Addr {
+    let at = usize::from(s.off) & (W - 1);
+    match rec[at..].first_chunk::<16>() {
+        Some(b) if s.len == 16 => Ipv6Addr::from(*b),
+        _ => Ipv6Addr::UNSPECIFIED,
     }
 }
 
@@ -669,12 +775,36 @@ fn v6(rec: &[u8], s: Slot) -> Ipv6Addr {
 /// Which template a data set refers to: templates are scoped by exporter (address and
 /// port), protocol (a v9 and an IPFIX exporter may both use id 1024) and observation
 /// domain / source id (RFC 7011 §8, RFC 3954 §5.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TemplateKey {
     pub exporter: SocketAddr,
     pub ipfix: bool,
     pub domain: u32,
     pub id: u16,
+}
+
+/// Looked up once per data set: hashed as two or three words (`exporter_words`) rather than
+/// field by field as the derived hash does (seven words for an IPv4 exporter).
+impl Hash for TemplateKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.domain) << 32 | u64::from(self.id) << 16 | u64::from(self.ipfix));
+        exporter_words(&self.exporter, state);
+    }
+}
+
+/// An exporter's address and port as hash words: what `TemplateKey` and the sequence
+/// tables' `StreamKey` hash instead of the derived `SocketAddr` hash. Equal addresses give
+/// equal words (IPv6 flow info and scope id, which take part in equality, are left out:
+/// that only makes such keys share a hash).
+#[inline]
+pub(crate) fn exporter_words<H: Hasher>(exporter: &SocketAddr, state: &mut H) {
+    match exporter {
+        SocketAddr::V4(a) => state.write_u64(u64::from(a.port()) << 32 | u64::from(a.ip().to_bits())),
+        SocketAddr::V6(a) => {
+            state.write_u128(a.ip().to_bits());
+            state.write_u64(1 << 48 | u64::from(a.port()));
+        }
+    }
 }
 
 struct Entry {
@@ -863,6 +993,16 @@ mod tests {
         assert_eq!(base().at(TimeKind::NtpMicros, raw), Some(1_700_000_000_500_000));
     }
 
+    /// A data set read by [`Plan::read_fixed`] (the record count and flows) and by the
+    /// general reader, record by record.
+    fn fast_and_general(plan: &Plan, bytes: &[u8], time: &TimeBase) -> (usize, Vec<Flow>, Vec<Flow>) {
+        let mut fast = Vec::new();
+        let n = plan.read_fixed(bytes, time, &mut fast);
+        let general =
+            bytes.chunks_exact(plan.fixed_len).filter_map(|rec| plan.flow(rec, plan.fixed_slots(), time)).collect();
+        (n, fast, general)
+    }
+
     proptest::proptest! {
         /// The fast fixed-layout reader and the general one agree on any template made of
         /// the fields Vedette reads (any length, reduced or not) and any record bytes.
@@ -886,12 +1026,41 @@ mod tests {
                 return Ok(());
             }
             let time = TimeBase { header_uptime, init_us: (!header_uptime).then_some(5_000_000), ..base() };
-            let mut fast = Vec::new();
-            let n = plan.read_fixed(&bytes, &time, &mut fast);
-            let general: Vec<Flow> = bytes
-                .chunks_exact(plan.fixed_len)
-                .filter_map(|rec| plan.flow(rec, plan.fixed_slots(), &time))
-                .collect();
+            let (n, fast, general) = fast_and_general(&plan, &bytes, &time);
+            proptest::prop_assert_eq!(n, bytes.len() / plan.fixed_len);
+            proptest::prop_assert_eq!(fast, general);
+        }
+    }
+
+    /// A template in the common layout (softflowd's and Cisco's lengths) in any order, other
+    /// fields between, and whether its times are IPFIX milliseconds (else v9 uptimes).
+    fn common_template() -> impl proptest::strategy::Strategy<Value = (Vec<FieldSpec>, bool)> {
+        use proptest::prelude::*;
+        const OTHER: [u16; 8] = [5, 6, 10, 14, 61, 136, 60, 300];
+        (any::<bool>(), any::<bool>(), proptest::collection::vec((0usize..8, 1u16..=8), 0..12)).prop_flat_map(
+            |(v6, millis, extra)| {
+                let mut fields = vec![spec(7, 2), spec(11, 2), spec(4, 1), spec(1, 4), spec(2, 4)];
+                fields.extend(if v6 { [spec(27, 16), spec(28, 16)] } else { [spec(8, 4), spec(12, 4)] });
+                fields.extend(if millis { [spec(152, 8), spec(153, 8)] } else { [spec(22, 4), spec(21, 4)] });
+                fields.extend(extra.iter().map(|&(i, len)| spec(OTHER[i], len)));
+                (Just(fields).prop_shuffle(), Just(millis))
+            },
+        )
+    }
+
+    proptest::proptest! {
+        /// The common layout, which `read_fixed` reads with constant lengths: the same flows
+        /// as the general reader, whatever the record bytes.
+        #[test]
+        fn common_layout_equals_general_path(
+            (fields, millis) in common_template(),
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+        ) {
+            let plan = Plan::compile(&fields, false).unwrap();
+            proptest::prop_assert!(plan.common && plan.fast());
+            // v9's uptimes are read against the header; IPFIX's milliseconds stand alone.
+            let time = TimeBase { header_uptime: !millis, ..base() };
+            let (n, fast, general) = fast_and_general(&plan, &bytes, &time);
             proptest::prop_assert_eq!(n, bytes.len() / plan.fixed_len);
             proptest::prop_assert_eq!(fast, general);
         }
