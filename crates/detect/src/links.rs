@@ -191,6 +191,11 @@ impl ContactMap {
     ) {
         let pair = u64::from(u32::from(c2)) << 32 | u64::from(u32::from(victim));
         let tag = indicator & !CERTAIN | if certain { CERTAIN } else { 0 };
+        if self.pending.capacity() == 0 {
+            // The whole buffer at once: grown by doubling, it would be copied (into fresh
+            // pages, which the kernel zeroes first) eighteen times on its way to full.
+            self.pending.reserve_exact(PENDING_LINKS);
+        }
         self.pending.push(FlowLink { pair, day: day as u32, tag, time_us, bytes });
         if self.pending.len() >= PENDING_LINKS {
             self.merge_pending();
@@ -232,6 +237,12 @@ impl ContactMap {
             if i == old_len || v4[i].key() != key {
                 fresh += 1;
             }
+        }
+        if v4.capacity() < old_len + fresh {
+            // Room for as much again: pages are only backed once written, so the room
+            // costs nothing until used, and the next merges grow in place instead of
+            // copying the whole vector into fresh memory each time.
+            v4.reserve_exact(2 * (old_len + fresh) - old_len);
         }
         v4.resize(old_len + fresh, pending[0].link());
         let (mut w, mut i, mut p) = (old_len + fresh, old_len, pending.len());
