@@ -12,7 +12,8 @@
 //! contacts are counted per (C2, host, day); the timing runs until every counter is
 //! complete. The step after — contacts and findings built from the counters, as at a
 //! flush — is timed apart. Best of ROUNDS (default 3); CPU time from /proc/self/schedstat.
-//! `--no-findings` leaves the step after out (to profile the timed part alone).
+//! `--no-findings` leaves the step after out (to profile the timed part alone); `--each`
+//! prints every round's time to stderr (how noisy the machine is).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a harness: a panic is the report
 
@@ -49,6 +50,7 @@ fn indicators() -> IndicatorSet {
 
 fn main() {
     let no_findings = std::env::args().any(|a| a == "--no-findings");
+    let each = std::env::args().any(|a| a == "--each");
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let Some(path) = args.first() else {
         eprintln!("usage: netflow_match CAPTURE [ROUNDS]");
@@ -71,7 +73,11 @@ fn main() {
         }
         // Through the end of the aggregation: every (C2, host, day) counter complete.
         contacts = matcher.links();
-        best = best.min(cpu_seconds() - cpu);
+        let took = cpu_seconds() - cpu;
+        if each {
+            eprintln!("round: {took:.3} s");
+        }
+        best = best.min(took);
         flows = decoder.stats().flows;
         if no_findings {
             continue;
