@@ -223,21 +223,7 @@ impl ContactMap {
         // How many keys are new: the vector grows by that much and is filled from its end
         // backwards, so no element is read after it was overwritten and nothing is
         // allocated but the growth.
-        let mut fresh = 0usize;
-        let mut i = v4.partition_point(|l| l.key() < pending[0].key());
-        let mut p = 0;
-        while p < pending.len() {
-            let key = pending[p].key();
-            while p < pending.len() && pending[p].key() == key {
-                p += 1;
-            }
-            while i < old_len && v4[i].key() < key {
-                i += 1;
-            }
-            if i == old_len || v4[i].key() != key {
-                fresh += 1;
-            }
-        }
+        let fresh = fresh_keys(pending, &v4[v4.partition_point(|l| l.key() < pending[0].key())..]);
         if v4.capacity() < old_len + fresh {
             // Room for as much again: pages are only backed once written, so the room
             // costs nothing until used, and the next merges grow in place instead of
@@ -330,6 +316,30 @@ impl ContactMap {
         });
         v4.chain(self.other.iter().map(|(&k, c)| (k, *c)))
     }
+}
+
+/// How many distinct keys of the sorted `pending` are not in the sorted `merged`. One step
+/// per link of either, without a branch on the keys: pending links and merged ones
+/// interleave at random, and a mispredicted branch per step cost more than the step.
+fn fresh_keys(pending: &[FlowLink], merged: &[V4Link]) -> usize {
+    let (mut p, mut i, mut fresh) = (0usize, 0usize, 0usize);
+    // The last pending key counted or found, so a run of equal keys counts once.
+    let mut last = None;
+    while let (Some(a), Some(b)) = (pending.get(p), merged.get(i)) {
+        let (a, b) = (a.key(), b.key());
+        let take = a <= b;
+        fresh += usize::from(a < b && last != Some(a));
+        last = if take { Some(a) } else { last };
+        p += usize::from(take);
+        i += usize::from(!take);
+    }
+    // Past the last merged key: every distinct key left is new.
+    for l in pending.get(p..).unwrap_or_default() {
+        let a = l.key();
+        fresh += usize::from(last != Some(a));
+        last = Some(a);
+    }
+    fresh
 }
 
 /// Sorts links by key, stably (the first flow of a link stays first), by their key's
