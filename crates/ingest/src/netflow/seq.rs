@@ -74,16 +74,22 @@ pub(crate) struct Streams {
     max: usize,
     idle_us: i64,
     last_sweep_us: Option<i64>,
+    /// The stream last observed and its boot time as the map has it now: a datagram
+    /// asks for its stream's boot time first, and most come from the stream before.
+    last: Option<(StreamKey, Option<i64>)>,
 }
 
 impl Streams {
     pub fn new(max: usize, idle_us: i64) -> Self {
-        Streams { map: FastMap::default(), max, idle_us, last_sweep_us: None }
+        Streams { map: FastMap::default(), max, idle_us, last_sweep_us: None, last: None }
     }
 
     /// The exporter's boot time learned from an earlier options record (IPFIX).
     pub fn init_us(&self, key: &StreamKey) -> Option<i64> {
-        self.map.get(key).and_then(|s| s.init_us)
+        match self.last {
+            Some((last, init_us)) if last == *key => init_us,
+            _ => self.map.get(key).and_then(|s| s.init_us),
+        }
     }
 
     pub fn observe(
@@ -95,6 +101,8 @@ impl Streams {
         init_us: Option<i64>,
     ) -> Outcome {
         let Some(prev) = self.map.get_mut(&key) else {
+            // Whether the stream is tracked or not, `last` says what the map holds for it.
+            self.last = Some((key, None));
             if self.map.len() >= self.max && self.last_sweep_us.is_none_or(|t| now_us.saturating_sub(t) >= 1_000_000) {
                 self.last_sweep_us = Some(now_us);
                 let idle = self.idle_us;
@@ -105,6 +113,7 @@ impl Streams {
             }
             self.map
                 .insert(key, Stream { seq: msg.seq, records: msg.records, inclusive: false, init_us, seen_us: now_us });
+            self.last = Some((key, init_us));
             return Outcome::First;
         };
         let outcome = judge(prev, counting, msg);
@@ -117,6 +126,7 @@ impl Streams {
             init_us: init_us.or(prev.init_us),
             seen_us: now_us,
         };
+        self.last = Some((key, prev.init_us));
         outcome
     }
 }
