@@ -290,9 +290,9 @@ pub(crate) fn set(
             if !(0.0..=100.0).contains(&a) {
                 return Err(format!("{value:?} is not an accuracy between 0 and 100"));
             }
-            event.feed.accuracy = Some(a)
+            std::sync::Arc::make_mut(&mut event.feed).accuracy = Some(a)
         }
-        Key::FeedCode => event.feed.code = Some(value.into()),
+        Key::FeedCode => std::sync::Arc::make_mut(&mut event.feed).code = Some(value.into()),
         Key::Extra(name) => {
             event.extra.insert(name.clone(), Value::String(value.to_string()));
         }

@@ -12,8 +12,8 @@ thread_local! {
     static IDENTITY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Where an event came from: IntelMQ's `feed.*` fields. The strings are shared: every
-/// event of a feed carries the same ones, and a clone is a counter, not a copy.
+/// Where an event came from: IntelMQ's `feed.*` fields. Every event of a feed shares one
+/// (`Event::feed` is an `Arc`): a clone is one counter, not a copy of five strings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Feed {
     pub name: Arc<str>,
@@ -59,7 +59,8 @@ impl Endpoint {
 /// not stored: it follows from the type, as IntelMQ's taxonomy expert sets it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub feed: Feed,
+    /// Shared by the feed's events; change it with `Arc::make_mut`.
+    pub feed: Arc<Feed>,
     pub time_source: Option<DateTime<Utc>>,
     pub time_observation: Option<DateTime<Utc>>,
     pub classification_type: ClassificationType,
@@ -120,9 +121,9 @@ impl Event {
     }
 
     /// An event with only its feed (its `feed.*` fields, shared) and its type set.
-    pub fn of_feed(feed: Feed, classification_type: ClassificationType) -> Event {
+    pub fn of_feed(feed: impl Into<Arc<Feed>>, classification_type: ClassificationType) -> Event {
         Event {
-            feed,
+            feed: feed.into(),
             time_source: None,
             time_observation: None,
             classification_type,

@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::{Endpoint, Event};
+use crate::{Endpoint, Event, Feed};
 
 /// Which keys of the flat form to write. `raw` is never written: the identity leaves it
 /// out and the store keeps it in a column of its own.
@@ -35,8 +35,14 @@ pub enum FlatJson {
     /// Every key but `raw`, `time.observation` and `event_hash`: what identifies the
     /// observation (IntelMQ's deduplicator leaves the same three out).
     Identity,
-    /// Every key but `raw`: the event as stored.
+    /// Every key but `raw`: the whole event.
     Stored,
+    /// What a store keeps beside the event's summary ([`Event::summary_in_columns`]):
+    /// every key but `raw`, `event_hash`, `classification.*` but its identifier,
+    /// `feed.*`, `source.ip`, `source.asn`, `source.geolocation.cc`, `malware.name` and
+    /// the two times when they are whole microseconds. The store holds those in columns
+    /// (and the feed's fields once per feed), so each row carries half the bytes.
+    Detail,
 }
 
 impl Event {
@@ -46,6 +52,8 @@ impl Event {
             write_sorted(out, self, which);
         } else {
             // `other` may hold any key, even one of the typed ones: the map decides.
+            // With such keys the detail is the whole event: the summary columns then
+            // repeat what the body says, and the body wins when the store reads it back.
             let mut flat = self.to_intelmq();
             flat.remove("raw");
             if which == FlatJson::Identity {
@@ -55,6 +63,30 @@ impl Event {
             write_json(out, &flat);
         }
     }
+
+    /// Whether a store may keep the summary fields [`FlatJson::Detail`] leaves out in
+    /// columns of their own: not when `other` fields could override them.
+    pub fn summary_in_columns(&self) -> bool {
+        self.other.is_empty()
+    }
+}
+
+impl Feed {
+    /// The `feed.*` keys alone, as a flat JSON object: what [`FlatJson::Detail`] leaves out
+    /// of each event of the feed, for a store to keep once.
+    pub fn write_flat_json(&self, out: &mut Vec<u8>) {
+        let mut w = Sorted { out, first: true };
+        w.feed(self);
+        if w.first {
+            w.out.push(b'{');
+        }
+        w.out.push(b'}');
+    }
+}
+
+/// Whether a time is held exactly by a count of microseconds (a store's time column).
+pub fn is_whole_micros(t: &DateTime<Utc>) -> bool {
+    t.timestamp_subsec_nanos() % 1_000 == 0
 }
 
 /// Writes the keys in the order a sorted map holds them. Without `other` fields every key
@@ -62,12 +94,15 @@ impl Event {
 /// in their map) sit between `event_hash` and `feed.accuracy`.
 fn write_sorted(out: &mut Vec<u8>, e: &Event, which: FlatJson) {
     let stored = which == FlatJson::Stored;
+    let whole = which != FlatJson::Detail;
     let mut w = Sorted { out, first: true };
     w.str("classification.identifier", &e.classification_identifier);
-    w.text("classification.taxonomy", e.taxonomy().as_str());
-    w.text("classification.type", e.classification_type.as_str());
+    if whole {
+        w.text("classification.taxonomy", e.taxonomy().as_str());
+        w.text("classification.type", e.classification_type.as_str());
+    }
     w.str("comment", &e.comment);
-    w.endpoint(&DESTINATION, &e.destination);
+    w.endpoint(&DESTINATION, &e.destination, true);
     w.str("event_description.text", &e.event_description_text);
     w.str("event_description.url", &e.event_description_url);
     if let (true, Some(hash)) = (stored, &e.sealed_hash) {
@@ -82,28 +117,28 @@ fn write_sorted(out: &mut Vec<u8>, e: &Event, which: FlatJson) {
         w.key_parts("extra.", key);
         write_value(w.out, value);
     }
-    w.float("feed.accuracy", e.feed.accuracy);
-    w.str("feed.code", &e.feed.code);
-    w.str("feed.documentation", &e.feed.documentation);
-    w.text("feed.name", &e.feed.name);
-    w.str("feed.provider", &e.feed.provider);
-    w.str("feed.url", &e.feed.url);
+    if whole {
+        w.feed(&e.feed);
+    }
     w.str("malware.hash.md5", &e.malware_hash_md5);
     w.str("malware.hash.sha1", &e.malware_hash_sha1);
     w.str("malware.hash.sha256", &e.malware_hash_sha256);
-    w.str("malware.name", &e.malware_name);
+    if whole {
+        w.str("malware.name", &e.malware_name);
+    }
     w.str("malware.version", &e.malware_version);
     w.str("protocol.application", &e.protocol_application);
     w.str("protocol.transport", &e.protocol_transport);
-    w.endpoint(&SOURCE, &e.source);
+    w.endpoint(&SOURCE, &e.source, whole);
     w.str("status", &e.status);
-    if let (true, Some(t)) = (stored, &e.time_observation) {
+    let observation = if whole { stored } else { e.time_observation.is_some_and(|t| !is_whole_micros(&t)) };
+    if let (true, Some(t)) = (observation, &e.time_observation) {
         w.key_parts("time.observation", "");
         write_time(w.out, t);
     }
-    if let Some(t) = &e.time_source {
+    if let Some(t) = e.time_source.filter(|t| whole || !is_whole_micros(t)) {
         w.key_parts("time.source", "");
-        write_time(w.out, t);
+        write_time(w.out, &t);
     }
     w.str("tlp", &e.tlp);
     if w.first {
@@ -200,12 +235,24 @@ impl Sorted<'_> {
             write_json(self.out, &Value::from(v));
         }
     }
-    fn endpoint(&mut self, k: &EndpointKeys, e: &Endpoint) {
+    /// The `feed.*` keys (they sort together).
+    fn feed(&mut self, feed: &Feed) {
+        self.float("feed.accuracy", feed.accuracy);
+        self.str("feed.code", &feed.code);
+        self.str("feed.documentation", &feed.documentation);
+        self.text("feed.name", &feed.name);
+        self.str("feed.provider", &feed.provider);
+        self.str("feed.url", &feed.url);
+    }
+    /// An endpoint's keys; without its address, AS number and country (`whole` false).
+    fn endpoint(&mut self, k: &EndpointKeys, e: &Endpoint, whole: bool) {
         self.str(k.abuse_contact, &e.abuse_contact);
         self.str(k.as_name, &e.as_name);
-        self.int(k.asn, e.asn);
+        if whole {
+            self.int(k.asn, e.asn);
+        }
         self.str(k.fqdn, &e.fqdn);
-        if let Some(cc) = e.geolocation_cc {
+        if let (true, Some(cc)) = (whole, e.geolocation_cc) {
             self.text(k.cc, cc.as_str());
         }
         self.str(k.city, &e.geolocation_city);
@@ -213,7 +260,7 @@ impl Sorted<'_> {
         self.float(k.latitude, e.geolocation_latitude);
         self.float(k.longitude, e.geolocation_longitude);
         self.str(k.region, &e.geolocation_region);
-        if let Some(ip) = e.ip {
+        if let (true, Some(ip)) = (whole, e.ip) {
             self.key_parts(k.ip, "");
             write_ip(self.out, ip);
         }
@@ -365,8 +412,9 @@ mod tests {
     fn equals_the_map_serialised() {
         let mut e = Event::new("f", ClassificationType::InfectedSystem);
         check(&e, "a bare event");
-        e.feed.provider = Some("p \"quoted\"".into());
-        e.feed.accuracy = Some(87.5);
+        let feed = std::sync::Arc::make_mut(&mut e.feed);
+        feed.provider = Some("p \"quoted\"".into());
+        feed.accuracy = Some(87.5);
         e.time_source = Some(DateTime::from_timestamp_micros(1_357_380_000_123_000).unwrap());
         e.time_observation = Some(DateTime::from_timestamp_micros(1_357_380_001_000_000).unwrap());
         e.source.ip = Some("2001:db8::1".parse().unwrap());

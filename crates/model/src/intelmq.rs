@@ -1,6 +1,7 @@
 //! Conversion between [`Event`] and IntelMQ's flat dotted-key JSON ("IntelMQ Data Format").
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -168,11 +169,11 @@ fn read_field(event: &mut Event, key: &str, value: &Value) -> Result<(), IntelMq
     match key {
         "classification.type" | "classification.taxonomy" | "feed.name" | "__type" => {}
         "classification.identifier" => event.classification_identifier = Some(s()?),
-        "feed.provider" => event.feed.provider = Some(s()?.into()),
-        "feed.accuracy" => event.feed.accuracy = Some(parse_value(key, value)?),
-        "feed.url" => event.feed.url = Some(s()?.into()),
-        "feed.documentation" => event.feed.documentation = Some(s()?.into()),
-        "feed.code" => event.feed.code = Some(s()?.into()),
+        "feed.provider" => Arc::make_mut(&mut event.feed).provider = Some(s()?.into()),
+        "feed.accuracy" => Arc::make_mut(&mut event.feed).accuracy = Some(parse_value(key, value)?),
+        "feed.url" => Arc::make_mut(&mut event.feed).url = Some(s()?.into()),
+        "feed.documentation" => Arc::make_mut(&mut event.feed).documentation = Some(s()?.into()),
+        "feed.code" => Arc::make_mut(&mut event.feed).code = Some(s()?.into()),
         "time.source" => event.time_source = Some(parse_time(key, value)?),
         "time.observation" => event.time_observation = Some(parse_time(key, value)?),
         "malware.name" => event.malware_name = Some(s()?.to_lowercase()),

@@ -81,11 +81,13 @@ pub trait Store: Send + Sync {
 
     /// Stores events not stored before (by [`Event::hash`]); returns how many were new.
     async fn insert_events(&self, run: i64, events: &[Event]) -> Result<u64> {
-        self.insert_rows(run, events.iter().cloned().map(EventRow::new).collect()).await
+        self.insert_rows(run, &mut [events.iter().cloned().map(EventRow::new).collect()]).await
     }
-    /// [`Store::insert_events`] for events already made into rows (on another thread).
-    /// The rows are consumed: their text moves into the statement instead of being copied.
-    async fn insert_rows(&self, run: i64, rows: Vec<EventRow>) -> Result<u64>;
+    /// [`Store::insert_events`] for events already made into rows (on another thread),
+    /// in batches written in one transaction. The rows' text moves into the statement
+    /// instead of being copied: they are left spent, for the caller to clear and fill
+    /// again (reusing the vectors spares the allocator fresh memory for every batch).
+    async fn insert_rows(&self, run: i64, rows: &mut [Vec<EventRow>]) -> Result<u64>;
     async fn insert_rejected(&self, run: i64, rejected: &[Rejected]) -> Result<()>;
     /// Adds findings, or widens the stored ones: first/last seen, score, evidence.
     async fn upsert_findings(&self, findings: &[Finding]) -> Result<()>;
@@ -130,10 +132,11 @@ pub trait Store: Send + Sync {
     async fn feed_stats(&self) -> Result<Vec<FeedStats>>;
 }
 
-/// An event made ready to be stored: its identity taken and its body — IntelMQ's flat
-/// JSON without `raw`, which has a column of its own — written. That is most of the cost
-/// of storing an event, so the pipeline makes rows on its reader threads while the store
-/// writes the previous ones.
+/// An event made ready to be stored: its identity taken and its body written — the
+/// fields of IntelMQ's flat JSON the store does not keep in columns of their own
+/// ([`FlatJson::Detail`]; `raw` has a column too). That is most of the cost of storing
+/// an event, so the pipeline makes rows on its reader threads while the store writes the
+/// previous ones.
 #[derive(Debug, Clone)]
 pub struct EventRow {
     event: Event,
@@ -149,13 +152,10 @@ impl EventRow {
         if event.sealed_hash.is_none() {
             event.seal();
         }
-        let mut body = Vec::with_capacity(1024);
-        event.write_flat_json(&mut body, FlatJson::Stored);
         EventRow {
             hash: event.hash().0,
             source_ip: event.source.ip.map(|ip| ip.to_string()),
-            // JSON written from Rust strings is UTF-8.
-            body: String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            body: detail_body(&event),
             event,
         }
     }
@@ -163,6 +163,25 @@ impl EventRow {
     pub fn event(&self) -> &Event {
         &self.event
     }
+
+    /// The dedupe key: the identity's first 64 bits (see the `0003` migration).
+    fn key(&self) -> i64 {
+        key_of(&self.hash)
+    }
+}
+
+fn detail_body(event: &Event) -> String {
+    let mut body = Vec::with_capacity(512);
+    event.write_flat_json(&mut body, FlatJson::Detail);
+    // JSON written from Rust strings is UTF-8.
+    String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// An identity's dedupe key: its first 64 bits, as SQLite's signed integer.
+fn key_of(hash: &[u8; 16]) -> i64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    i64::from_be_bytes(first)
 }
 
 /// What the store holds from one feed (`vedette feeds`).

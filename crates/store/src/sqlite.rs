@@ -9,8 +9,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use vedette_model::{
-    Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Finding, FindingKind,
-    GroupActivity, Period, Rejected, VictimActivity,
+    Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Feed, Finding,
+    FindingKind, GroupActivity, Period, Rejected, VictimActivity,
 };
 
 use crate::aggregate::{self, address_key, C2Info, Counting, PeriodData, VictimRecord};
@@ -30,6 +30,8 @@ pub struct SqliteStore {
     /// busy, pages read back). A memory store has one connection, so it is not kept.
     writer: tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>,
     keep_writer: bool,
+    /// The feeds events were written for, with their `event_feeds` rows.
+    feed_ids: Mutex<FeedIds>,
 }
 
 /// The writing connection, returned to the pool when dropped unless it is kept.
@@ -102,13 +104,40 @@ impl SqliteStore {
             .await
             .map_err(open_err)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             pool,
             periods: Mutex::new(Vec::new()),
             counting: Mutex::new(Counting::Exact),
             writer: tokio::sync::Mutex::new(None),
             keep_writer: !memory,
-        })
+            feed_ids: Mutex::new(FeedIds::default()),
+        };
+        store.fill_keys().await?;
+        Ok(store)
+    }
+
+    /// Gives the events written before dedupe keys existed (migration 0003) their key;
+    /// one whose key another holds stays keyless, deduplicated by its whole hash.
+    async fn fill_keys(&self) -> Result<()> {
+        const DONE: &str = "events.keys";
+        if self.meta(DONE).await?.is_some() {
+            return Ok(());
+        }
+        let mut writer = self.writer().await?;
+        let mut tx = writer.connection().begin().await?;
+        let rows = sqlx::query("SELECT id, hash FROM events WHERE key IS NULL").fetch_all(&mut *tx).await?;
+        for row in &rows {
+            let hash: Vec<u8> = row.try_get("hash")?;
+            let Ok(hash) = <[u8; 16]>::try_from(hash.as_slice()) else { continue };
+            sqlx::query("UPDATE OR IGNORE events SET key = ?1 WHERE id = ?2")
+                .bind(crate::key_of(&hash))
+                .bind(row.try_get::<i64, _>("id")?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?1, '1')").bind(DONE).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn writer(&self) -> Result<Writer<'_>> {
@@ -249,48 +278,39 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_rows(&self, run: i64, rows: Vec<EventRow>) -> Result<u64> {
+    async fn insert_rows(&self, run: i64, rows: &mut [Vec<EventRow>]) -> Result<u64> {
         // Many rows per statement: one statement per row spent most of its time in
-        // sqlx's per-statement round trip, not in SQLite (issue 3, 200k events/s). Every
-        // text value is moved into the statement: sqlx copies borrowed values before
-        // handing them to its SQLite thread, and that copy (a kilobyte per event) was a
-        // quarter of the time the statement took.
+        // sqlx's per-statement round trip, not in SQLite (issue 3, 200k events/s). The
+        // body is moved into the statement (sqlx copies borrowed values before handing
+        // them to its SQLite thread), and the rows stay where they are: an event is a
+        // kilobyte, and moving it about was a tenth of the writer's time. The events are
+        // kept until their chunk is written, in case a key turns out to be another's.
         let mut writer = self.writer().await?;
         let mut tx = writer.connection().begin().await?;
+        let mut feeds = self.feed_ids.lock().map(|f| f.clone()).unwrap_or_default();
         let mut added = 0;
-        let mut rows = rows.into_iter().peekable();
         let mut sql = (0, String::new());
-        while rows.peek().is_some() {
-            let chunk: Vec<EventRow> = rows.by_ref().take(EVENT_ROWS).collect();
+        for chunk in rows.iter_mut().flat_map(|batch| batch.chunks_mut(EVENT_ROWS)) {
             if sql.0 != chunk.len() {
-                sql = (
-                    chunk.len(),
-                    multi_row_insert(
-                        "INSERT OR IGNORE INTO events (hash, run_id, feed, type, time_source_us, source_ip, source_cc, source_asn, malware, body, raw) VALUES ",
-                        11,
-                        chunk.len(),
-                    ),
-                );
+                sql = (chunk.len(), multi_row_insert(INSERT_EVENT, EVENT_COLUMNS, chunk.len()));
             }
             let mut query = sqlx::query(&sql.1);
-            for row in chunk {
-                let EventRow { event: e, hash, source_ip, body } = row;
-                query = query
-                    .bind(hash.to_vec())
-                    .bind(run)
-                    .bind(e.feed.name.to_string())
-                    .bind(e.classification_type.as_str())
-                    .bind(e.time_source.map(|t| t.timestamp_micros()))
-                    .bind(source_ip)
-                    .bind(e.source.geolocation_cc.map(|cc| cc.as_str().to_string()))
-                    .bind(e.source.asn.map(i64::from))
-                    .bind(e.malware_name)
-                    .bind(body)
-                    .bind(e.raw);
+            for row in chunk.iter_mut() {
+                let feed_id = feeds.id(&mut tx, &row.event.feed).await?;
+                let key = row.key();
+                let (source_ip, body) = (row.source_ip.take(), std::mem::take(&mut row.body));
+                query = bind_event(query, Some(key), &row.hash, run, feed_id, &row.event, source_ip, body);
             }
-            added += query.execute(&mut *tx).await?.rows_affected();
+            let inserted = query.execute(&mut *tx).await?.rows_affected();
+            added += inserted;
+            if inserted < chunk.len() as u64 {
+                added += keep_collided(&mut tx, run, &mut feeds, chunk).await?;
+            }
         }
         tx.commit().await?;
+        if let Ok(mut known) = self.feed_ids.lock() {
+            *known = feeds;
+        }
         Ok(added)
     }
 
@@ -464,9 +484,11 @@ impl Store for SqliteStore {
     async fn c2_indicators(&self) -> Result<Vec<Event>> {
         // Blocklists name certificates and JA3s only in their body: the detector keeps those.
         let rows = sqlx::query(
-            "SELECT hash, body, raw FROM events WHERE type = 'c2-server' \
-             UNION ALL SELECT hash, body, raw FROM events WHERE type = 'blacklist' \
-             AND (body LIKE '%sslbl-certificate%' OR body LIKE '%sslbl-ja3%') ORDER BY hash",
+            "SELECT e.*, f.fields AS feed_fields FROM events e JOIN event_feeds f ON f.id = e.feed_id \
+             WHERE e.type = 'c2-server' \
+             UNION ALL SELECT e.*, f.fields AS feed_fields FROM events e JOIN event_feeds f ON f.id = e.feed_id \
+             WHERE e.type = 'blacklist' AND (e.body LIKE '%sslbl-certificate%' OR e.body LIKE '%sslbl-ja3%') \
+             ORDER BY hash",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -585,7 +607,10 @@ impl Store for SqliteStore {
     async fn feed_stats(&self) -> Result<Vec<FeedStats>> {
         let mut stats: std::collections::BTreeMap<String, FeedStats> = std::collections::BTreeMap::new();
         let entry = |feed: String| FeedStats { feed, ..FeedStats::default() };
-        for row in sqlx::query("SELECT feed, COUNT(*) AS n FROM events GROUP BY feed").fetch_all(&self.pool).await? {
+        let per_feed =
+            "SELECT f.name AS feed, SUM(n) AS n FROM (SELECT feed_id, COUNT(*) AS n FROM events GROUP BY feed_id) \
+                        JOIN event_feeds f ON f.id = feed_id GROUP BY f.name";
+        for row in sqlx::query(per_feed).fetch_all(&self.pool).await? {
             let feed: String = row.try_get("feed")?;
             stats.entry(feed.clone()).or_insert_with(|| entry(feed)).events = row.try_get::<i64, _>("n")? as u64;
         }
@@ -660,10 +685,40 @@ fn finding_from_row(row: &SqliteRow) -> Result<Finding> {
 }
 
 fn events_from_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Event>> {
+    let mut feeds: HashMap<i64, serde_json::Map<String, Value>> = HashMap::new();
     rows.iter()
         .map(|row| {
             let body: String = row.try_get("body")?;
-            let flat: serde_json::Map<String, Value> = serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+            let mut flat: serde_json::Map<String, Value> =
+                serde_json::from_str(&body).map_err(|e| corrupt("event", e))?;
+            // The summary columns fill in what the body leaves out; a body written before
+            // them (or for an event with fields of its own) holds everything and wins.
+            let feed_id: i64 = row.try_get("feed_id")?;
+            if let std::collections::hash_map::Entry::Vacant(slot) = feeds.entry(feed_id) {
+                let fields: String = row.try_get("feed_fields")?;
+                slot.insert(serde_json::from_str(&fields).map_err(|e| corrupt("feed fields", e))?);
+            }
+            for (key, value) in feeds.get(&feed_id).into_iter().flatten() {
+                flat.entry(key.clone()).or_insert_with(|| value.clone());
+            }
+            let mut fill = |key: &str, value: Option<Value>| {
+                if let Some(value) = value {
+                    flat.entry(key).or_insert(value);
+                }
+            };
+            let hash: Vec<u8> = row.try_get("hash")?;
+            fill("event_hash", Some(Value::String(hash.iter().map(|b| format!("{b:02X}")).collect())));
+            fill("classification.type", Some(Value::String(row.try_get("type")?)));
+            fill("source.ip", row.try_get::<Option<String>, _>("source_ip")?.map(Value::String));
+            fill("source.geolocation.cc", row.try_get::<Option<String>, _>("source_cc")?.map(Value::String));
+            fill("source.asn", row.try_get::<Option<i64>, _>("source_asn")?.map(Value::from));
+            fill("malware.name", row.try_get::<Option<String>, _>("malware")?.map(Value::String));
+            let time = |us: Option<i64>| {
+                us.and_then(DateTime::from_timestamp_micros)
+                    .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)))
+            };
+            fill("time.source", time(row.try_get("time_source_us")?));
+            fill("time.observation", time(row.try_get("time_observation_us")?));
             let mut event = Event::from_intelmq(&flat).map_err(|e| corrupt("event", e))?;
             // Rows written before the `raw` column keep it, base64, in the body.
             if let Some(raw) = row.try_get::<Option<String>, _>("raw")? {
@@ -672,4 +727,134 @@ fn events_from_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Event>> {
             Ok(event)
         })
         .collect()
+}
+
+const INSERT_EVENT: &str = "INSERT OR IGNORE INTO events (key, hash, run_id, feed_id, type, time_source_us, \
+     time_observation_us, source_ip, source_cc, source_asn, malware, body, raw) VALUES ";
+const EVENT_COLUMNS: usize = 13;
+
+/// Binds one event's row: its summary in columns, the rest in `body`.
+#[allow(clippy::too_many_arguments)]
+fn bind_event<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    key: Option<i64>,
+    hash: &[u8; 16],
+    run: i64,
+    feed_id: i64,
+    event: &Event,
+    source_ip: Option<String>,
+    body: String,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    query
+        .bind(key)
+        .bind(hash.to_vec())
+        .bind(run)
+        .bind(feed_id)
+        .bind(event.classification_type.as_str())
+        .bind(event.time_source.map(|t| t.timestamp_micros()))
+        .bind(event.time_observation.map(|t| t.timestamp_micros()))
+        .bind(source_ip)
+        .bind(event.source.geolocation_cc.map(|cc| cc.as_str().to_string()))
+        .bind(event.source.asn.map(i64::from))
+        .bind(event.malware_name.clone())
+        .bind(body)
+        .bind(event.raw.clone())
+}
+
+/// After a chunk of which some rows were not inserted: most were stored before, but a
+/// row whose key is held by a *different* event (a 64-bit collision of two 128-bit
+/// identities) is stored without a key, once (deduplicated by its whole hash).
+async fn keep_collided(tx: &mut SqliteConnection, run: i64, feeds: &mut FeedIds, chunk: &[EventRow]) -> Result<u64> {
+    let sql = format!("SELECT key, hash FROM events WHERE key IN ({})", vec!["?"; chunk.len()].join(", "));
+    let mut query = sqlx::query(&sql);
+    for row in chunk {
+        query = query.bind(row.key());
+    }
+    let mut holders: HashMap<i64, Vec<u8>> = HashMap::with_capacity(chunk.len());
+    for held in query.fetch_all(&mut *tx).await? {
+        holders.insert(held.try_get("key")?, held.try_get("hash")?);
+    }
+    let mut added = 0;
+    for row in chunk {
+        let collided = holders.get(&row.key()).is_some_and(|held| held.as_slice() != row.hash);
+        if !collided {
+            continue;
+        }
+        let stored: Option<i64> = sqlx::query_scalar("SELECT 1 FROM events WHERE key IS NULL AND hash = ?1")
+            .bind(row.hash.to_vec())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if stored.is_none() {
+            let sql = multi_row_insert(INSERT_EVENT, EVENT_COLUMNS, 1);
+            let feed_id = feeds.id(tx, &row.event.feed).await?;
+            let source_ip = row.event.source.ip.map(|ip| ip.to_string());
+            let body = crate::detail_body(&row.event);
+            added += bind_event(sqlx::query(&sql), None, &row.hash, run, feed_id, &row.event, source_ip, body)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+    }
+    Ok(added)
+}
+
+/// The `event_feeds` row of each feed written, so that events name theirs by number.
+#[derive(Debug, Clone, Default)]
+struct FeedIds(Vec<(Arc<Feed>, i64)>);
+
+impl FeedIds {
+    async fn id(&mut self, tx: &mut SqliteConnection, feed: &Arc<Feed>) -> Result<i64> {
+        // The events of one file share their feed: the pointer nearly always answers.
+        if let Some((_, id)) = self.0.iter().find(|(known, _)| Arc::ptr_eq(known, feed) || known == feed) {
+            return Ok(*id);
+        }
+        let mut fields = Vec::new();
+        feed.write_flat_json(&mut fields);
+        let fields = String::from_utf8_lossy(&fields).into_owned();
+        sqlx::query("INSERT OR IGNORE INTO event_feeds (name, fields) VALUES (?1, ?2)")
+            .bind(feed.name.to_string())
+            .bind(&fields)
+            .execute(&mut *tx)
+            .await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM event_feeds WHERE fields = ?1")
+            .bind(&fields)
+            .fetch_one(&mut *tx)
+            .await?;
+        self.0.push((feed.clone(), id));
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+    use vedette_model::ClassificationType;
+
+    use super::*;
+
+    fn row(ip: &str, hash: [u8; 16]) -> EventRow {
+        let mut event = Event::new("abusech-feodo", ClassificationType::C2Server);
+        event.source.ip = Some(ip.parse().unwrap());
+        event.raw = Some(ip.to_string());
+        event.sealed_hash = Some(vedette_model::EventHash(hash));
+        EventRow::new(event)
+    }
+
+    /// Two different events whose 64-bit keys collide are both kept, each once.
+    #[tokio::test]
+    async fn events_whose_keys_collide_are_both_kept() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let run = store.begin_run("test").await.unwrap();
+        let first = [7u8; 16];
+        let mut second = first;
+        second[15] = 8; // the same first 64 bits
+        assert_eq!(store.insert_rows(run, &mut [vec![row("192.0.2.1", first)]]).await.unwrap(), 1);
+        let both = vec![row("192.0.2.1", first), row("192.0.2.2", second), row("192.0.2.2", second)];
+        assert_eq!(store.insert_rows(run, &mut [both.clone()]).await.unwrap(), 1, "the newcomer, once");
+        assert_eq!(store.insert_rows(run, &mut [both]).await.unwrap(), 0, "both already stored");
+        let mut ips: Vec<_> = store.c2_indicators().await.unwrap().iter().map(|e| e.raw.clone().unwrap()).collect();
+        ips.sort();
+        assert_eq!(ips, ["192.0.2.1", "192.0.2.2"]);
+    }
 }

@@ -253,43 +253,125 @@ async fn home_networks_carry_their_holder_and_region_when_known() {
     );
 }
 
-#[tokio::test]
-async fn raw_is_kept_apart_from_the_body_and_rows_written_before_still_read() {
-    let dir = std::env::temp_dir().join(format!("vedette-store-raw-{}", std::process::id()));
+fn temp_store(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("vedette-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("store.db");
-    let url = format!("sqlite://{}", path.display());
+    let url = format!("sqlite://{}", dir.join("store.db").display());
+    (dir, url)
+}
+
+/// An event with every summary field, and times to the nanosecond and microsecond.
+fn full_event(ip: &str) -> Event {
+    let mut e = c2_event(ip);
+    let feed = std::sync::Arc::make_mut(&mut e.feed);
+    feed.provider = Some("abuse.ch".into());
+    feed.url = Some("https://feodotracker.abuse.ch/downloads/ipblocklist.json".into());
+    feed.accuracy = Some(90.0);
+    e.source.asn = Some(64500);
+    e.source.geolocation_cc = Some("NL".parse().unwrap());
+    e.source.port = Some(443);
+    e.classification_identifier = Some("emotet".into());
+    e.time_source = Some(Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap());
+    e.time_observation = Some(Utc.timestamp_opt(1_700_000_100, 250_000_000).unwrap());
+    e.extra.insert("first_seen".into(), serde_json::json!("2023-11-14"));
+    e.seal();
+    e
+}
+
+#[tokio::test]
+async fn the_row_keeps_the_summary_in_columns_and_reads_back_whole() {
+    let (dir, url) = temp_store("detail");
     let store = open(&url).await.unwrap();
     let run = store.begin_run("test").await.unwrap();
-    assert_eq!(store.insert_events(run, &[c2_event("198.51.100.1")]).await.unwrap(), 1);
+    let event = full_event("198.51.100.1");
+    assert_eq!(store.insert_events(run, std::slice::from_ref(&event)).await.unwrap(), 1);
+    assert_eq!(store.insert_events(run, std::slice::from_ref(&event)).await.unwrap(), 0, "stored once");
     drop(store);
 
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let (body, raw): (String, Option<String>) =
-        sqlx::query_as("SELECT body, raw FROM events").fetch_one(&pool).await.unwrap();
-    assert!(!body.contains("\"raw\""), "{body}");
-    assert!(body.contains("\"event_hash\""), "{body}");
+    let (body, raw, fields): (String, Option<String>, String) =
+        sqlx::query_as("SELECT body, raw, fields FROM events JOIN event_feeds f ON f.id = feed_id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    // Columns hold the summary; the body the rest — a time not whole microseconds too.
+    for absent in [
+        "\"raw\"",
+        "event_hash",
+        "source.ip",
+        "source.asn",
+        "feed.",
+        "classification.type",
+        "malware.name",
+        "time.observation",
+    ] {
+        assert!(!body.contains(absent), "{absent} in {body}");
+    }
+    for present in ["classification.identifier", "extra.first_seen", "source.port", "time.source"] {
+        assert!(body.contains(present), "{present} not in {body}");
+    }
+    assert!(fields.contains("\"feed.provider\":\"abuse.ch\""), "{fields}");
     assert_eq!(raw.as_deref(), Some("\"2013-01-01\",\"198.51.100.1\""));
-    // A row as the first layout wrote it: `raw` base64 in the body, no raw column value.
-    let mut old = c2_event("198.51.100.9");
-    old.seal();
-    let flat = serde_json::Value::Object(old.to_intelmq()).to_string();
-    sqlx::query(
-        "INSERT INTO events (hash, run_id, feed, type, body) VALUES (?1, ?2, 'abusech-feodo', 'c2-server', ?3)",
-    )
-    .bind(old.hash().0.to_vec())
-    .bind(run)
-    .bind(&flat)
-    .execute(&pool)
-    .await
-    .unwrap();
+
+    let store = open(&url).await.unwrap();
+    assert_eq!(store.c2_indicators().await.unwrap(), vec![event]);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A store as the second layout left it (whole flat JSON bodies, a 128-bit unique hash),
+/// opened by this version: migrated, its events read back and still deduplicated.
+#[tokio::test]
+async fn a_store_of_the_earlier_layouts_is_migrated_and_still_deduplicates() {
+    let (dir, url) = temp_store("migrate");
+    let earlier = dir.join("migrations");
+    std::fs::create_dir_all(&earlier).unwrap();
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for name in ["0001_init.sql", "0002_events_compact.sql"] {
+        std::fs::copy(here.join(name), earlier.join(name)).unwrap();
+    }
+    let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap().create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(earlier.as_path()).await.unwrap().run(&pool).await.unwrap();
+    sqlx::query("INSERT INTO ingest_runs (command, started_us) VALUES ('old', 0)").execute(&pool).await.unwrap();
+    // The first layout: `raw` base64 in the body; the second: `raw` in its column.
+    let old = full_event("198.51.100.9");
+    let mut first = old.clone();
+    first.raw = Some("first layout".into());
+    let with_raw = serde_json::Value::Object(first.to_intelmq()).to_string();
+    let mut second = full_event("198.51.100.10");
+    second.raw = None;
+    for (event, body, raw) in [
+        (&first, with_raw, None),
+        (&second, serde_json::Value::Object(second.to_intelmq()).to_string(), Some("second layout")),
+    ] {
+        sqlx::query(
+            "INSERT INTO events (hash, run_id, feed, type, body, raw) VALUES (?1, 1, 'abusech-feodo', 'c2-server', ?2, ?3)",
+        )
+        .bind(event.hash().0.to_vec())
+        .bind(body)
+        .bind(raw)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
     pool.close().await;
 
     let store = open(&url).await.unwrap();
     let mut indicators = store.c2_indicators().await.unwrap();
     indicators.sort_by_key(|e| e.source.ip);
     let raws: Vec<_> = indicators.iter().map(|e| e.raw.clone().unwrap()).collect();
-    assert_eq!(raws, ["\"2013-01-01\",\"198.51.100.1\"", "\"2013-01-01\",\"198.51.100.9\""]);
+    assert_eq!(raws, ["first layout", "second layout"]);
+    let mut second_read = second.clone();
+    second_read.raw = Some("second layout".into());
+    assert_eq!(indicators[1], second_read);
+    let run = store.begin_run("test").await.unwrap();
+    assert_eq!(store.insert_events(run, &[first, second]).await.unwrap(), 0, "keys were given to the old rows");
+    assert_eq!(store.insert_events(run, &[full_event("198.51.100.11")]).await.unwrap(), 1);
+    let stats = store.feed_stats().await.unwrap();
+    assert_eq!((stats[0].feed.as_str(), stats[0].events), ("abusech-feodo", 3));
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }

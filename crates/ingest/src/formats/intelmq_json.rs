@@ -30,7 +30,7 @@ fn event(ctx: &Context, object: &Map<String, Value>) -> Result<Event, String> {
     }
     let mut event = Event::from_intelmq(object).map_err(|e| e.to_string())?;
     if event.feed.name.is_empty() {
-        event.feed.name = ctx.event_feed.name.clone();
+        std::sync::Arc::make_mut(&mut event.feed).name = ctx.event_feed.name.clone();
     }
     // IntelMQ's event_hash is not Vedette's fingerprint; the identity is taken afresh.
     event.sealed_hash = None;

@@ -91,20 +91,19 @@ impl FeedEntry {
 pub(crate) struct Context {
     pub source: String,
     pub feed: FeedEntry,
-    /// The `feed.*` fields every event of this input carries, made once: an event clones
-    /// shared strings instead of copying the provider, URL and documentation.
-    pub event_feed: vedette_model::Feed,
+    /// The `feed.*` fields every event of this input carries, made once and shared.
+    pub event_feed: std::sync::Arc<vedette_model::Feed>,
 }
 
 impl Context {
     fn new(source: &str, feed: &FeedEntry) -> Context {
-        let event_feed = vedette_model::Feed {
+        let event_feed = std::sync::Arc::new(vedette_model::Feed {
             name: feed.name.as_str().into(),
             provider: Some(feed.provider.as_str().into()),
             url: feed.url.as_deref().map(Into::into),
             documentation: feed.documentation.as_deref().map(Into::into),
             ..vedette_model::Feed::default()
-        };
+        });
         Context { source: source.to_string(), feed: feed.clone(), event_feed }
     }
 
