@@ -220,36 +220,49 @@ impl ContactMap {
         radix_sort(&mut self.pending, &mut self.scratch);
         let (pending, v4) = (&self.pending, &mut self.v4);
         let old_len = v4.len();
-        // How many keys are new: the vector grows by that much and is filled from its end
-        // backwards, so no element is read after it was overwritten and nothing is
-        // allocated but the growth.
+        // How many keys are new: what the vector grows by.
         let fresh = fresh_keys(pending, &v4[v4.partition_point(|l| l.key() < pending[0].key())..]);
+        let same_key = |a: &FlowLink, b: &FlowLink| a.key() == b.key();
         if v4.capacity() < old_len + fresh {
-            // Room for as much again: pages are only backed once written, so the room
-            // costs nothing until used, and the next merges grow in place instead of
-            // copying the whole vector into fresh memory each time.
-            v4.reserve_exact(2 * (old_len + fresh) - old_len);
-        }
-        v4.resize(old_len + fresh, pending[0].link());
-        let (mut w, mut i, mut p) = (old_len + fresh, old_len, pending.len());
-        while p > 0 {
-            // The run of one key, folded from its end: the earliest flow comes last and
-            // keeps its indicator, as the first flow of a link does.
-            p -= 1;
-            let key = pending[p].key();
-            let mut c = pending[p].link();
-            while p > 0 && pending[p - 1].key() == key {
-                p -= 1;
-                let mut earlier = pending[p].link();
-                earlier.add(&c);
-                c = earlier;
+            // Growing: merged forward into a new vector, rather than the old one copied
+            // into it first and merged there. With room for as much again: pages are only
+            // backed once written, so the room costs nothing until used, and the next
+            // merges are done in place.
+            let mut grown = Vec::with_capacity(2 * (old_len + fresh));
+            let mut i = 0;
+            for run in pending.chunk_by(same_key) {
+                let c = run_link(run);
+                let before = v4[i..].iter().take_while(|l| l.key() < c.key()).count();
+                grown.extend_from_slice(&v4[i..i + before]);
+                i += before;
+                match v4.get(i).filter(|l| l.key() == c.key()) {
+                    Some(old) => {
+                        // A link merged before keeps its indicator.
+                        let mut old = *old;
+                        old.add(&c);
+                        grown.push(old);
+                        i += 1;
+                    }
+                    None => grown.push(c),
+                }
             }
+            grown.extend_from_slice(&v4[i..]);
+            *v4 = grown;
+            self.pending.clear();
+            return;
+        }
+        // In place: the vector is filled from its end backwards, so no element is read
+        // after it was overwritten and nothing is allocated.
+        v4.resize(old_len + fresh, pending[0].link());
+        let (mut w, mut i) = (old_len + fresh, old_len);
+        for run in pending.chunk_by(same_key).rev() {
+            let c = run_link(run);
+            let key = c.key();
             while i > 0 && v4[i - 1].key() > key {
                 v4[w - 1] = v4[i - 1];
                 (w, i) = (w - 1, i - 1);
             }
             if i > 0 && v4[i - 1].key() == key {
-                // A link merged before keeps its indicator.
                 let mut old = v4[i - 1];
                 old.add(&c);
                 v4[w - 1] = old;
@@ -316,6 +329,17 @@ impl ContactMap {
         });
         v4.chain(self.other.iter().map(|(&k, c)| (k, *c)))
     }
+}
+
+/// The buffered links of one key (in arrival order: the sort is stable) as one link: the
+/// earliest flow keeps its indicator, as the first flow of a link does.
+fn run_link(run: &[FlowLink]) -> V4Link {
+    let (first, rest) = run.split_first().map_or((FlowLink::default(), &[][..]), |(f, r)| (*f, r));
+    let mut c = first.link();
+    for l in rest {
+        c.add(&l.link());
+    }
+    c
 }
 
 /// How many distinct keys of the sorted `pending` are not in the sorted `merged`. One step
