@@ -206,19 +206,20 @@ fn prepare(
 struct RowVectors(Arc<std::sync::Mutex<Vec<Vec<EventRow>>>>);
 
 impl RowVectors {
+    /// An empty vector; the spent rows it held are dropped here, on the reader's thread,
+    /// beside the allocations they came from.
     fn take(&self) -> Vec<EventRow> {
-        self.0.lock().ok().and_then(|mut free| free.pop()).unwrap_or_else(|| Vec::with_capacity(BATCH + BATCH / 2))
+        let mut rows = self.0.lock().ok().and_then(|mut free| free.pop()).unwrap_or_default();
+        rows.clear();
+        rows.reserve(BATCH + BATCH / 2);
+        rows
     }
 
-    /// Keeps the vectors (cleared) for reuse, as many as can be in flight at once.
+    /// Keeps the vectors for reuse, as many as can be in flight at once.
     fn give_back(&self, vectors: Vec<Vec<EventRow>>, most: usize) {
         if let Ok(mut free) = self.0.lock() {
-            for mut rows in vectors {
-                rows.clear();
-                if free.len() < most {
-                    free.push(rows);
-                }
-            }
+            let room = most.saturating_sub(free.len());
+            free.extend(vectors.into_iter().take(room));
         }
     }
 }

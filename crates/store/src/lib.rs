@@ -17,6 +17,7 @@
 //! ```
 
 mod aggregate;
+mod event_writer;
 mod sketch;
 mod sqlite;
 
@@ -40,6 +41,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("store write failed: {0}")]
+    Write(String),
     #[error("store holds a malformed {what}: {reason}")]
     Corrupt { what: &'static str, reason: String },
     #[error("unsupported store URL {0:?} (expected sqlite://PATH or sqlite::memory:)")]
@@ -84,9 +87,9 @@ pub trait Store: Send + Sync {
         self.insert_rows(run, &mut [events.iter().cloned().map(EventRow::new).collect()]).await
     }
     /// [`Store::insert_events`] for events already made into rows (on another thread),
-    /// in batches written in one transaction. The rows' text moves into the statement
-    /// instead of being copied: they are left spent, for the caller to clear and fill
-    /// again (reusing the vectors spares the allocator fresh memory for every batch).
+    /// in batches written in one transaction. The vectors are left as they were given,
+    /// for the caller to clear and fill again: reusing them spares the allocator fresh
+    /// memory for every batch.
     async fn insert_rows(&self, run: i64, rows: &mut [Vec<EventRow>]) -> Result<u64>;
     async fn insert_rejected(&self, run: i64, rejected: &[Rejected]) -> Result<()>;
     /// Adds findings, or widens the stored ones: first/last seen, score, evidence.

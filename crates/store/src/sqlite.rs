@@ -1,4 +1,5 @@
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -9,14 +10,15 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use vedette_model::{
-    Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Feed, Finding,
-    FindingKind, GroupActivity, Period, Rejected, VictimActivity,
+    Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Finding, FindingKind,
+    GroupActivity, Period, Rejected, VictimActivity,
 };
 
 use crate::aggregate::{self, address_key, C2Info, Counting, PeriodData, VictimRecord};
+use crate::event_writer::EventWriter;
 use crate::{EventRow, FeedStats, IngestedFile, Result, Store, StoreCounts, StoreError};
 
-/// The embedded store: one SQLite file (or memory, for tests).
+/// The embedded store: one SQLite file (or a scratch file for `sqlite::memory:`).
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The last periods' contacts, decoded: a report asks a dozen questions of the same
@@ -27,30 +29,44 @@ pub struct SqliteStore {
     /// a released connection back to its pool from a task of its own, so back-to-back
     /// transactions alternate between two connections, and each then finds its page cache
     /// invalidated by the other's writes (measured on feed ingest: two SQLite threads
-    /// busy, pages read back). A memory store has one connection, so it is not kept.
+    /// busy, pages read back).
     writer: tokio::sync::Mutex<Option<PoolConnection<Sqlite>>>,
-    keep_writer: bool,
-    /// The feeds events were written for, with their `event_feeds` rows.
-    feed_ids: Mutex<FeedIds>,
+    /// Events go through a connection of their own (`event_writer`).
+    events: Arc<Mutex<EventWriter>>,
+    /// The file of a `sqlite::memory:` store, removed with the store.
+    scratch: Option<PathBuf>,
 }
 
-/// The writing connection, returned to the pool when dropped unless it is kept.
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(path) = &self.scratch {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut name = path.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
+}
+
+/// A fresh file in the temporary directory for a `sqlite::memory:` store: the event writer
+/// needs a second connection to the same database, and every connection to `:memory:` is
+/// a database of its own.
+fn scratch_path() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    std::env::temp_dir().join(format!("vedette-memory-{}-{n}-{nanos}.db", std::process::id()))
+}
+
+/// The writing connection, kept from one write to the next.
 struct Writer<'a> {
     slot: tokio::sync::MutexGuard<'a, Option<PoolConnection<Sqlite>>>,
-    keep: bool,
 }
 
 impl Writer<'_> {
     fn connection(&mut self) -> &mut SqliteConnection {
         self.slot.as_mut().expect("a writer holds its connection until dropped")
-    }
-}
-
-impl Drop for Writer<'_> {
-    fn drop(&mut self) {
-        if !self.keep {
-            self.slot.take();
-        }
     }
 }
 
@@ -75,11 +91,13 @@ fn corrupt(what: &'static str, reason: impl ToString) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens `sqlite://PATH` (created if missing) or `sqlite::memory:`, and migrates it.
+    /// Opens `sqlite://PATH` (created if missing) or `sqlite::memory:` (a scratch file
+    /// removed with the store), and migrates it.
     pub async fn open(url: &str) -> Result<SqliteStore> {
         let open_err = |source| StoreError::Open { url: url.to_string(), source };
-        let memory = url.contains(":memory:");
-        let mut options = SqliteConnectOptions::from_str(url)
+        let scratch = url.contains(":memory:").then(scratch_path);
+        let path_url = scratch.as_ref().map(|p| format!("sqlite://{}", p.display()));
+        let options = SqliteConnectOptions::from_str(path_url.as_deref().unwrap_or(url))
             .map_err(open_err)?
             .create_if_missing(true)
             .foreign_keys(true)
@@ -93,24 +111,19 @@ impl SqliteStore {
             // 16 KiB pages (new stores): fewer page splits and WAL frames for ~1 KiB event
             // rows. Checkpoint the WAL every 4,096 pages (64 MiB) instead of 1,000.
             .pragma("wal_autocheckpoint", "4096")
-            .page_size(16384);
-        if !memory {
-            options = options.journal_mode(SqliteJournalMode::Wal);
-        }
-        // Every connection to `:memory:` is its own database, so memory stores get one.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if memory { 1 } else { 4 })
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
+            .page_size(16384)
+            .journal_mode(SqliteJournalMode::Wal);
+        let file = options.get_filename().to_path_buf();
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        let events = EventWriter::open(&file)?;
         let store = SqliteStore {
             pool,
             periods: Mutex::new(Vec::new()),
             counting: Mutex::new(Counting::Exact),
             writer: tokio::sync::Mutex::new(None),
-            keep_writer: !memory,
-            feed_ids: Mutex::new(FeedIds::default()),
+            events: Arc::new(Mutex::new(events)),
+            scratch,
         };
         store.fill_keys().await?;
         Ok(store)
@@ -145,7 +158,7 @@ impl SqliteStore {
         if slot.is_none() {
             *slot = Some(self.pool.acquire().await?);
         }
-        Ok(Writer { slot, keep: self.keep_writer })
+        Ok(Writer { slot })
     }
 }
 
@@ -279,39 +292,21 @@ impl Store for SqliteStore {
     }
 
     async fn insert_rows(&self, run: i64, rows: &mut [Vec<EventRow>]) -> Result<u64> {
-        // Many rows per statement: one statement per row spent most of its time in
-        // sqlx's per-statement round trip, not in SQLite (issue 3, 200k events/s). The
-        // body is moved into the statement (sqlx copies borrowed values before handing
-        // them to its SQLite thread), and the rows stay where they are: an event is a
-        // kilobyte, and moving it about was a tenth of the writer's time. The events are
-        // kept until their chunk is written, in case a key turns out to be another's.
-        let mut writer = self.writer().await?;
-        let mut tx = writer.connection().begin().await?;
-        let mut feeds = self.feed_ids.lock().map(|f| f.clone()).unwrap_or_default();
-        let mut added = 0;
-        let mut sql = (0, String::new());
-        for chunk in rows.iter_mut().flat_map(|batch| batch.chunks_mut(EVENT_ROWS)) {
-            if sql.0 != chunk.len() {
-                sql = (chunk.len(), multi_row_insert(INSERT_EVENT, EVENT_COLUMNS, chunk.len()));
-            }
-            let mut query = sqlx::query(&sql.1);
-            for row in chunk.iter_mut() {
-                let feed_id = feeds.id(&mut tx, &row.event.feed).await?;
-                let key = row.key();
-                let (source_ip, body) = (row.source_ip.take(), std::mem::take(&mut row.body));
-                query = bind_event(query, Some(key), &row.hash, run, feed_id, &row.event, source_ip, body);
-            }
-            let inserted = query.execute(&mut *tx).await?.rows_affected();
-            added += inserted;
-            if inserted < chunk.len() as u64 {
-                added += keep_collided(&mut tx, run, &mut feeds, chunk).await?;
-            }
+        let batches: Vec<Vec<EventRow>> = rows.iter_mut().map(std::mem::take).collect();
+        let events = self.events.clone();
+        let (added, batches) = tokio::task::spawn_blocking(move || {
+            let added = match events.lock() {
+                Ok(mut writer) => writer.insert(run, &batches),
+                Err(_) => Err(StoreError::Write("the event writer failed before".into())),
+            };
+            (added, batches)
+        })
+        .await
+        .map_err(|e| StoreError::Write(e.to_string()))?;
+        for (slot, batch) in rows.iter_mut().zip(batches) {
+            *slot = batch;
         }
-        tx.commit().await?;
-        if let Ok(mut known) = self.feed_ids.lock() {
-            *known = feeds;
-        }
-        Ok(added)
+        added
     }
 
     async fn insert_rejected(&self, run: i64, rejected: &[Rejected]) -> Result<()> {
@@ -631,9 +626,8 @@ impl Store for SqliteStore {
     }
 }
 
-/// Rows per multi-row INSERT: 500 × 11 parameters stays well under SQLite's limit of
-/// 32,766 bound parameters (3.32 and later, as bundled).
-const EVENT_ROWS: usize = 500;
+/// Rejected records per multi-row INSERT: 800 × 6 parameters, well under SQLite's limit
+/// of 32,766 bound parameters (3.32 and later, as bundled).
 const REJECTED_ROWS: usize = 800;
 
 /// `prefix (?, ?, …), (?, ?, …), …` for `rows` rows of `columns` parameters.
@@ -727,102 +721,6 @@ fn events_from_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Event>> {
             Ok(event)
         })
         .collect()
-}
-
-const INSERT_EVENT: &str = "INSERT OR IGNORE INTO events (key, hash, run_id, feed_id, type, time_source_us, \
-     time_observation_us, source_ip, source_cc, source_asn, malware, body, raw) VALUES ";
-const EVENT_COLUMNS: usize = 13;
-
-/// Binds one event's row: its summary in columns, the rest in `body`.
-#[allow(clippy::too_many_arguments)]
-fn bind_event<'q>(
-    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    key: Option<i64>,
-    hash: &[u8; 16],
-    run: i64,
-    feed_id: i64,
-    event: &Event,
-    source_ip: Option<String>,
-    body: String,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    query
-        .bind(key)
-        .bind(hash.to_vec())
-        .bind(run)
-        .bind(feed_id)
-        .bind(event.classification_type.as_str())
-        .bind(event.time_source.map(|t| t.timestamp_micros()))
-        .bind(event.time_observation.map(|t| t.timestamp_micros()))
-        .bind(source_ip)
-        .bind(event.source.geolocation_cc.map(|cc| cc.as_str().to_string()))
-        .bind(event.source.asn.map(i64::from))
-        .bind(event.malware_name.clone())
-        .bind(body)
-        .bind(event.raw.clone())
-}
-
-/// After a chunk of which some rows were not inserted: most were stored before, but a
-/// row whose key is held by a *different* event (a 64-bit collision of two 128-bit
-/// identities) is stored without a key, once (deduplicated by its whole hash).
-async fn keep_collided(tx: &mut SqliteConnection, run: i64, feeds: &mut FeedIds, chunk: &[EventRow]) -> Result<u64> {
-    let sql = format!("SELECT key, hash FROM events WHERE key IN ({})", vec!["?"; chunk.len()].join(", "));
-    let mut query = sqlx::query(&sql);
-    for row in chunk {
-        query = query.bind(row.key());
-    }
-    let mut holders: HashMap<i64, Vec<u8>> = HashMap::with_capacity(chunk.len());
-    for held in query.fetch_all(&mut *tx).await? {
-        holders.insert(held.try_get("key")?, held.try_get("hash")?);
-    }
-    let mut added = 0;
-    for row in chunk {
-        let collided = holders.get(&row.key()).is_some_and(|held| held.as_slice() != row.hash);
-        if !collided {
-            continue;
-        }
-        let stored: Option<i64> = sqlx::query_scalar("SELECT 1 FROM events WHERE key IS NULL AND hash = ?1")
-            .bind(row.hash.to_vec())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if stored.is_none() {
-            let sql = multi_row_insert(INSERT_EVENT, EVENT_COLUMNS, 1);
-            let feed_id = feeds.id(tx, &row.event.feed).await?;
-            let source_ip = row.event.source.ip.map(|ip| ip.to_string());
-            let body = crate::detail_body(&row.event);
-            added += bind_event(sqlx::query(&sql), None, &row.hash, run, feed_id, &row.event, source_ip, body)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-    }
-    Ok(added)
-}
-
-/// The `event_feeds` row of each feed written, so that events name theirs by number.
-#[derive(Debug, Clone, Default)]
-struct FeedIds(Vec<(Arc<Feed>, i64)>);
-
-impl FeedIds {
-    async fn id(&mut self, tx: &mut SqliteConnection, feed: &Arc<Feed>) -> Result<i64> {
-        // The events of one file share their feed: the pointer nearly always answers.
-        if let Some((_, id)) = self.0.iter().find(|(known, _)| Arc::ptr_eq(known, feed) || known == feed) {
-            return Ok(*id);
-        }
-        let mut fields = Vec::new();
-        feed.write_flat_json(&mut fields);
-        let fields = String::from_utf8_lossy(&fields).into_owned();
-        sqlx::query("INSERT OR IGNORE INTO event_feeds (name, fields) VALUES (?1, ?2)")
-            .bind(feed.name.to_string())
-            .bind(&fields)
-            .execute(&mut *tx)
-            .await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM event_feeds WHERE fields = ?1")
-            .bind(&fields)
-            .fetch_one(&mut *tx)
-            .await?;
-        self.0.push((feed.clone(), id));
-        Ok(id)
-    }
 }
 
 #[cfg(test)]
