@@ -7,6 +7,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use vedette_model::{Flow, Transport};
 
@@ -820,7 +821,8 @@ pub(crate) fn exporter_words<H: Hasher>(exporter: &SocketAddr, state: &mut H) {
 }
 
 struct Entry {
-    plan: Plan,
+    /// Shared with [`TemplateCache::recent`].
+    plan: Arc<Plan>,
     /// The template record as received, to recognise a refresh without recompiling.
     raw: Box<[u8]>,
     refreshed_us: i64,
@@ -846,6 +848,11 @@ pub(crate) struct TemplateCache {
     idle_us: i64,
     last_sweep_us: Option<i64>,
     pub evicted: u64,
+    /// The last two templates looked up, most recent first: a datagram's data sets
+    /// mostly use the templates of the datagram before (softflowd's: one for IPv4, one
+    /// for IPv6), so most lookups compare a key or two instead of hashing it. Emptied
+    /// whenever a template is recompiled or dropped.
+    recent: [Option<(TemplateKey, Arc<Plan>)>; 2],
 }
 
 impl TemplateCache {
@@ -858,6 +865,7 @@ impl TemplateCache {
             idle_us,
             last_sweep_us: None,
             evicted: 0,
+            recent: [None, None],
         }
     }
 
@@ -866,8 +874,16 @@ impl TemplateCache {
     }
 
     #[inline]
-    pub fn get(&self, key: &TemplateKey) -> Option<&Plan> {
-        self.map.get(key).map(|e| &e.plan)
+    pub fn get(&mut self, key: &TemplateKey) -> Option<&Plan> {
+        match &self.recent {
+            [Some((k, _)), _] if k == key => {}
+            [_, Some((k, _))] if k == key => self.recent.swap(0, 1),
+            _ => {
+                let plan = Arc::clone(&self.map.get(key)?.plan);
+                self.recent = [Some((*key, plan)), self.recent[0].take()];
+            }
+        }
+        self.recent[0].as_ref().map(|(_, plan)| &**plan)
     }
 
     /// Learns (or refreshes) a template from its raw record bytes; `compile` is only
@@ -881,8 +897,9 @@ impl TemplateCache {
     ) -> Result<Learned, CompileError> {
         if let Some(entry) = self.map.get_mut(&key) {
             if *entry.raw != *raw {
-                entry.plan = compile()?;
+                entry.plan = Arc::new(compile()?);
                 entry.raw = raw.into();
+                self.recent = [None, None];
             }
             entry.refreshed_us = now_us;
             return Ok(Learned::Refreshed);
@@ -901,11 +918,12 @@ impl TemplateCache {
             return Ok(Learned::Refused);
         }
         *self.per_exporter.entry(ip).or_insert(0) += 1;
-        self.map.insert(key, Entry { plan, raw: raw.into(), refreshed_us: now_us });
+        self.map.insert(key, Entry { plan: Arc::new(plan), raw: raw.into(), refreshed_us: now_us });
         Ok(Learned::New)
     }
 
     fn sweep(&mut self, now_us: i64) {
+        self.recent = [None, None];
         let idle = self.idle_us;
         let per_exporter = &mut self.per_exporter;
         let before = self.map.len();
@@ -927,6 +945,7 @@ impl TemplateCache {
         if self.map.remove(key).is_none() {
             return false;
         }
+        self.recent = [None, None];
         let ip = key.exporter.ip();
         if let Some(n) = self.per_exporter.get_mut(&ip) {
             *n = n.saturating_sub(1);
