@@ -7,7 +7,9 @@
 //! as_name, country, first_seen, last_online, malware}`. Both give one `c2-server` event per
 //! row, with the fields IntelMQ's Feodo parser fills.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -203,44 +205,51 @@ impl Feodo {
 
 fn json_record(ctx: &Context, r: &JsonRecord<'_>, raw: &str) -> Result<Event, String> {
     // A string (trimmed, not empty) or a number as text; anything else is no value.
-    let text = |key: &str| -> Option<String> {
-        let value = match key {
-            "ip_address" => &r.ip_address,
-            "port" => &r.port,
-            "status" => &r.status,
-            "hostname" => &r.hostname,
-            "as_number" => &r.as_number,
-            "as_name" => &r.as_name,
-            "country" => &r.country,
-            "first_seen" => &r.first_seen,
-            "last_online" => &r.last_online,
-            _ => &r.malware,
-        };
-        raw_json::text(*value).map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
-    };
+    // Borrowed from the record where it can be: only what the event keeps is copied.
+    let text = |value: Option<&RawValue>| -> Option<String> { trimmed(value).map(|t| t.to_string()) };
     let mut event = new_event(ctx, raw);
-    let ip = text("ip_address").ok_or("ip_address: missing")?;
+    let ip = trimmed(r.ip_address).ok_or("ip_address: missing")?;
     event.source.ip = Some(parse_ip("ip_address", &ip)?);
-    if let Some(port) = text("port") {
+    if let Some(port) = trimmed(r.port) {
         event.source.port = Some(parse_port("port", &port)?);
     }
-    if let Some(t) = text("first_seen") {
+    if let Some(t) = trimmed(r.first_seen) {
         event.time_source = Some(parse_utc(&t).map_err(|e| format!("first_seen: {e}"))?);
     }
-    if let Some(asn) = text("as_number") {
+    if let Some(asn) = trimmed(r.as_number) {
         event.source.asn = Some(asn.parse().map_err(|_| format!("as_number: {asn:?} is not an AS number"))?);
     }
-    if let Some(cc) = text("country") {
+    if let Some(cc) = trimmed(r.country) {
         event.source.geolocation_cc = Some(cc.parse().map_err(|e| format!("country: {e}"))?);
     }
-    event.source.as_name = text("as_name");
-    event.source.reverse_dns = text("hostname").map(|h| h.to_lowercase());
-    event.status = text("status");
-    event.malware_name = text("malware").map(|m| m.to_lowercase());
-    if let Some(last) = text("last_online") {
-        event.extra.insert("last_online".into(), Value::String(last));
+    event.source.as_name = text(r.as_name);
+    event.source.reverse_dns = trimmed(r.hostname).map(|h| lowercase(&h));
+    event.status = text(r.status);
+    event.malware_name = trimmed(r.malware).map(|m| lowercase(&m));
+    if let Some(last) = text(r.last_online) {
+        event.extra.insert(LAST_ONLINE.clone(), Value::String(last));
     }
     Ok(event)
+}
+
+/// The one `extra` key of the JSON export, shared by its events.
+static LAST_ONLINE: LazyLock<Arc<str>> = LazyLock::new(|| "last_online".into());
+
+/// A JSON scalar's text, trimmed; `None` when there is none.
+fn trimmed(value: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    match raw_json::text(value)? {
+        Cow::Borrowed(t) => Some(t.trim()).filter(|t| !t.is_empty()).map(Cow::Borrowed),
+        Cow::Owned(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()).map(Cow::Owned),
+    }
+}
+
+/// Lower case, copied once (most names already are).
+fn lowercase(text: &str) -> String {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) || !text.is_ascii() {
+        text.to_lowercase()
+    } else {
+        text.to_string()
+    }
 }
 
 fn new_event(ctx: &Context, raw: &str) -> Event {
