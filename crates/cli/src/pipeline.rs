@@ -23,7 +23,7 @@ use vedette_detect::{BeaconConfig, Detections, Home, IndicatorSet, ReportedInfec
 use vedette_enrich::Attributor;
 use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind, Format};
 use vedette_model::{Finding, FindingKind, Rejected};
-use vedette_store::{EventRow, IngestedFile, Store};
+use vedette_store::{EventRows, IngestedFile, Store};
 
 /// Records per message between the reader and the writer.
 const BATCH: usize = 8192;
@@ -169,57 +169,55 @@ fn progress_bar(show: bool, size: u64, label: &str) -> ProgressBar {
 struct Prepared {
     /// Everything but the events.
     batch: Batch,
-    rows: Vec<EventRow>,
+    rows: EventRows,
 }
 
 /// Makes a batch's events into rows on the reader's thread, beside the store's writes:
 /// each event's identity (the dedupe key) is fixed as the feed gave it — so enrichment
 /// and updated attribution data never make a duplicate — then the attribution fills
 /// geolocation.cc, asn, as_name and network where the feed left them empty, and the row's
-/// body is written. The batch keeps its (emptied) vector of events for the next one, and
-/// the rows go into a vector the writer handed back: a batch is ten megabytes, and fresh
-/// memory for each was a tenth of the time of an ingest (the kernel zeroing its pages).
+/// body is written. The rows reuse a batch the writer handed back, whose vector of events
+/// the decoder fills next: a batch is ten megabytes, and fresh memory for each was a tenth
+/// of the time of an ingest (the kernel zeroing its pages).
 fn prepare(
     batch: &mut Batch,
-    rows: &RowVectors,
+    spent: &SpentRows,
     window_us: Option<i64>,
     attributor: &Attributor,
     observed: DateTime<Utc>,
 ) -> Prepared {
-    let mut prepared = rows.take();
-    prepared.extend(batch.events.drain(..).map(|mut event| {
+    for event in &mut batch.events {
         match window_us {
-            Some(w) => vedette_ingest::seal_within(&mut event, w),
+            Some(w) => vedette_ingest::seal_within(event, w),
             None => event.seal(),
         }
-        attributor.fill_event(&mut event);
+        attributor.fill_event(event);
         event.time_observation = Some(observed);
-        EventRow::new(event)
-    }));
-    let events = std::mem::take(&mut batch.events);
+    }
+    let mut rows = spent.take();
+    rows.fill(&mut batch.events);
+    let mut events = std::mem::take(&mut batch.events);
+    events.reserve(BATCH + BATCH / 2);
     let rest = std::mem::replace(batch, Batch { events, ..Batch::default() });
-    Prepared { batch: rest, rows: prepared }
+    Prepared { batch: rest, rows }
 }
 
-/// Row vectors the writer has emptied, for the readers to fill again.
+/// Row batches the writer has written, for the readers to fill again.
 #[derive(Clone, Default)]
-struct RowVectors(Arc<std::sync::Mutex<Vec<Vec<EventRow>>>>);
+struct SpentRows(Arc<std::sync::Mutex<Vec<EventRows>>>);
 
-impl RowVectors {
-    /// An empty vector; the spent rows it held are dropped here, on the reader's thread,
-    /// beside the allocations they came from.
-    fn take(&self) -> Vec<EventRow> {
-        let mut rows = self.0.lock().ok().and_then(|mut free| free.pop()).unwrap_or_default();
-        rows.clear();
-        rows.reserve(BATCH + BATCH / 2);
-        rows
+impl SpentRows {
+    /// A batch to fill: its spent events are dropped when it is filled, on the reader's
+    /// thread, beside the allocations they came from.
+    fn take(&self) -> EventRows {
+        self.0.lock().ok().and_then(|mut spent| spent.pop()).unwrap_or_default()
     }
 
-    /// Keeps the vectors for reuse, as many as can be in flight at once.
-    fn give_back(&self, vectors: Vec<Vec<EventRow>>, most: usize) {
-        if let Ok(mut free) = self.0.lock() {
-            let room = most.saturating_sub(free.len());
-            free.extend(vectors.into_iter().take(room));
+    /// Keeps the batches for reuse, as many as can be in flight at once.
+    fn give_back(&self, batches: Vec<EventRows>, most: usize) {
+        if let Ok(mut spent) = self.0.lock() {
+            let room = most.saturating_sub(spent.len());
+            spent.extend(batches.into_iter().take(room));
         }
     }
 }
@@ -237,7 +235,7 @@ fn spawn_reader(
     input: Input,
     attributor: Arc<Attributor>,
     tx: mpsc::Sender<Message>,
-    rows: RowVectors,
+    rows: SpentRows,
     bar: ProgressBar,
 ) -> std::thread::JoinHandle<std::io::Result<()>> {
     // To the microsecond, as IntelMQ writes `time.observation` (and as the store's column
@@ -256,7 +254,7 @@ fn read_file(
     attributor: &Attributor,
     observed: DateTime<Utc>,
     tx: &mpsc::Sender<Message>,
-    rows: &RowVectors,
+    rows: &SpentRows,
     bar: &ProgressBar,
 ) -> std::io::Result<()> {
     // Plain or gzip, recognised by the bytes; the content hash above is of the file as stored.
@@ -265,7 +263,7 @@ fn read_file(
     if input.feed.format == Format::NetflowPcap {
         let counted = CountingReader { inner: file, bar: bar.clone() };
         let summary = vedette_ingest::capture::decode_capture(counted, &source, &input.feed.name, BATCH, |batch| {
-            tx.blocking_send(Message::Batch(Prepared { batch, rows: Vec::new() })).is_ok()
+            tx.blocking_send(Message::Batch(Prepared { batch, rows: EventRows::default() })).is_ok()
         });
         tracing::info!(?summary, "capture read");
         return Ok(());
@@ -444,7 +442,7 @@ impl Pipeline<'_> {
         mut reading: Reading<'_>,
     ) -> Result<()> {
         let (tx, mut rx) = mpsc::channel::<Message>(CHANNEL_DEPTH * readers.max(1));
-        let row_vectors = RowVectors::default();
+        let row_vectors = SpentRows::default();
         let bars = if self.show_progress {
             MultiProgress::new()
         } else {
@@ -511,7 +509,7 @@ impl Pipeline<'_> {
         index: usize,
         input: Input,
         tx: &mpsc::Sender<Message>,
-        row_vectors: &RowVectors,
+        row_vectors: &SpentRows,
         bars: &MultiProgress,
         summary: &mut Summary,
     ) -> Result<Option<OpenFile>> {
@@ -536,17 +534,17 @@ impl Pipeline<'_> {
     async fn write_rows(
         &self,
         run: i64,
-        rows: &mut [Vec<EventRow>],
+        rows: &mut [EventRows],
         summary: &mut Summary,
         reading: &mut Reading<'_>,
     ) -> Result<()> {
-        let count: usize = rows.iter().map(Vec::len).sum();
+        let count: usize = rows.iter().map(EventRows::len).sum();
         if count == 0 {
             return Ok(());
         }
         summary.events_read += count as u64;
         if let Reading::Indicators(reports) = reading {
-            rows.iter().flatten().for_each(|r| _ = reports.add(r.event()));
+            rows.iter().flat_map(EventRows::events).for_each(|e| _ = reports.add(e));
         }
         summary.events_added += self.store.insert_rows(run, rows).await?;
         Ok(())

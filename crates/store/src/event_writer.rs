@@ -18,7 +18,9 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use vedette_model::Feed;
 
-use crate::{EventRow, Result, StoreError};
+use vedette_model::Event;
+
+use crate::{EventRows, Result, RowText, StoreError};
 
 /// The events' connection, with the feeds it has written.
 pub(crate) struct EventWriter {
@@ -44,16 +46,16 @@ impl EventWriter {
     }
 
     /// Stores the rows not stored before, in one transaction; returns how many were new.
-    pub(crate) fn insert(&mut self, run: i64, batches: &[Vec<EventRow>]) -> Result<u64> {
+    pub(crate) fn insert(&mut self, run: i64, batches: &[EventRows]) -> Result<u64> {
         let tx = self.connection.transaction()?;
         let mut feeds = self.feeds.clone();
         let mut added = 0;
         {
             let mut insert = tx.prepare_cached(INSERT_EVENT)?;
             let mut ignored = Vec::new();
-            for row in batches.iter().flatten() {
-                let feed_id = feeds.id(&tx, &row.event.feed)?;
-                match execute(&mut insert, row, Some(row.key()), run, feed_id)? {
+            for row in batches.iter().flat_map(EventRows::rows) {
+                let feed_id = feeds.id(&tx, &row.0.feed)?;
+                match execute(&mut insert, row, Some(row.1.key()), run, feed_id)? {
                     0 => ignored.push((row, feed_id)),
                     n => added += n as u64,
                 }
@@ -70,26 +72,25 @@ impl EventWriter {
 /// Binds a row's values, borrowed from the row, to [`INSERT_EVENT`] and steps it.
 fn execute(
     insert: &mut rusqlite::CachedStatement<'_>,
-    row: &EventRow,
+    (e, text): (&Event, &RowText),
     key: Option<i64>,
     run: i64,
     feed_id: i64,
 ) -> rusqlite::Result<usize> {
-    let e = &row.event;
     let cc = e.source.geolocation_cc;
     insert.execute(params![
         key,
-        &row.hash[..],
+        &text.hash[..],
         run,
         feed_id,
         e.classification_type.as_str(),
         e.time_source.map(|t| t.timestamp_micros()),
         e.time_observation.map(|t| t.timestamp_micros()),
-        row.source_ip.as_deref(),
+        text.source_ip.as_deref(),
         cc.as_ref().map(|cc| cc.as_str()),
         e.source.asn,
         e.malware_name.as_deref(),
-        row.body.as_str(),
+        text.body.as_str(),
         e.raw.as_deref(),
     ])
 }
@@ -97,7 +98,7 @@ fn execute(
 /// Of the rows SQLite ignored — nearly always stored before — those whose key is held by
 /// a *different* event (a 64-bit collision of two 128-bit identities) are stored without
 /// a key, once: `events_keyless` finds them by their whole hash.
-fn keep_collided(tx: &Transaction<'_>, run: i64, ignored: &[(&EventRow, i64)]) -> Result<u64> {
+fn keep_collided(tx: &Transaction<'_>, run: i64, ignored: &[((&Event, &RowText), i64)]) -> Result<u64> {
     if ignored.is_empty() {
         return Ok(0);
     }
@@ -106,9 +107,10 @@ fn keep_collided(tx: &Transaction<'_>, run: i64, ignored: &[(&EventRow, i64)]) -
     let mut insert = tx.prepare_cached(INSERT_EVENT)?;
     let mut added = 0;
     for &(row, feed_id) in ignored {
-        let held: Option<Vec<u8>> = holder.query_row([row.key()], |r| r.get(0)).optional()?;
-        let collided = held.is_some_and(|held| held != row.hash);
-        if collided && !keyless.exists([&row.hash[..]])? {
+        let text = row.1;
+        let held: Option<Vec<u8>> = holder.query_row([text.key()], |r| r.get(0)).optional()?;
+        let collided = held.is_some_and(|held| held != text.hash);
+        if collided && !keyless.exists([&text.hash[..]])? {
             added += execute(&mut insert, row, None, run, feed_id)? as u64;
         }
     }

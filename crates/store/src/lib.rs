@@ -84,13 +84,13 @@ pub trait Store: Send + Sync {
 
     /// Stores events not stored before (by [`Event::hash`]); returns how many were new.
     async fn insert_events(&self, run: i64, events: &[Event]) -> Result<u64> {
-        self.insert_rows(run, &mut [events.iter().cloned().map(EventRow::new).collect()]).await
+        self.insert_rows(run, &mut [EventRows::new(events.to_vec())]).await
     }
     /// [`Store::insert_events`] for events already made into rows (on another thread),
     /// in batches written in one transaction. The vectors are left as they were given,
     /// for the caller to clear and fill again: reusing them spares the allocator fresh
     /// memory for every batch.
-    async fn insert_rows(&self, run: i64, rows: &mut [Vec<EventRow>]) -> Result<u64>;
+    async fn insert_rows(&self, run: i64, rows: &mut [EventRows]) -> Result<u64>;
     async fn insert_rejected(&self, run: i64, rejected: &[Rejected]) -> Result<()>;
     /// Adds findings, or widens the stored ones: first/last seen, score, evidence.
     async fn upsert_findings(&self, findings: &[Finding]) -> Result<()>;
@@ -135,38 +135,72 @@ pub trait Store: Send + Sync {
     async fn feed_stats(&self) -> Result<Vec<FeedStats>>;
 }
 
-/// An event made ready to be stored: its identity taken and its body written — the
-/// fields of IntelMQ's flat JSON the store does not keep in columns of their own
-/// ([`FlatJson::Detail`]; `raw` has a column too). That is most of the cost of storing
-/// an event, so the pipeline makes rows on its reader threads while the store writes the
-/// previous ones.
+/// Events made ready to be stored, a batch at a time: each one's identity taken and its
+/// body written — the fields of IntelMQ's flat JSON the store does not keep in columns of
+/// their own ([`FlatJson::Detail`]; `raw` has a column too). That is most of the cost of
+/// storing an event, so the pipeline makes rows on its reader threads while the store
+/// writes the previous ones. The events stay in the vector they were read into: an event
+/// is a kilobyte, and moving each into a row of its own was a tenth of preparing it.
+#[derive(Debug, Clone, Default)]
+pub struct EventRows {
+    events: Vec<Event>,
+    texts: Vec<RowText>,
+}
+
+/// What a row holds beside its event: the identity, the address as text and the body.
 #[derive(Debug, Clone)]
-pub struct EventRow {
-    event: Event,
+struct RowText {
     hash: [u8; 16],
     source_ip: Option<String>,
     body: String,
 }
 
-impl EventRow {
-    /// The row of an event as it is now: enrich it first (after [`Event::seal`], so that
-    /// enrichment does not change its identity; an unsealed event is sealed here).
-    pub fn new(mut event: Event) -> EventRow {
-        if event.sealed_hash.is_none() {
-            event.seal();
+impl EventRows {
+    /// The rows of events as they are now: enrich them first (after [`Event::seal`], so
+    /// that enrichment does not change their identity; unsealed events are sealed here).
+    pub fn new(mut events: Vec<Event>) -> EventRows {
+        let mut rows = EventRows::default();
+        rows.fill(&mut events);
+        rows
+    }
+
+    /// Makes rows of `events`, reusing this batch's vectors: `events` is left holding the
+    /// vector of the events this batch had (dropped, so on the caller's thread), empty,
+    /// for the next ones to be read into.
+    pub fn fill(&mut self, events: &mut Vec<Event>) {
+        std::mem::swap(&mut self.events, events);
+        events.clear();
+        self.texts.clear();
+        for event in &mut self.events {
+            if event.sealed_hash.is_none() {
+                event.seal();
+            }
         }
-        EventRow {
+        self.texts.extend(self.events.iter().map(|event| RowText {
             hash: event.hash().0,
             source_ip: event.source.ip.map(|ip| ip.to_string()),
-            body: detail_body(&event),
-            event,
-        }
+            body: detail_body(event),
+        }));
     }
 
-    pub fn event(&self) -> &Event {
-        &self.event
+    pub fn events(&self) -> &[Event] {
+        &self.events
     }
 
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn rows(&self) -> impl Iterator<Item = (&Event, &RowText)> {
+        self.events.iter().zip(&self.texts)
+    }
+}
+
+impl RowText {
     /// The dedupe key: the identity's first 64 bits (see the `0003` migration).
     fn key(&self) -> i64 {
         key_of(&self.hash)

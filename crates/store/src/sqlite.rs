@@ -16,7 +16,7 @@ use vedette_model::{
 
 use crate::aggregate::{self, address_key, C2Info, Counting, PeriodData, VictimRecord};
 use crate::event_writer::EventWriter;
-use crate::{EventRow, FeedStats, IngestedFile, Result, Store, StoreCounts, StoreError};
+use crate::{EventRows, FeedStats, IngestedFile, Result, Store, StoreCounts, StoreError};
 
 /// The embedded store: one SQLite file (or a scratch file for `sqlite::memory:`).
 pub struct SqliteStore {
@@ -291,8 +291,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn insert_rows(&self, run: i64, rows: &mut [Vec<EventRow>]) -> Result<u64> {
-        let batches: Vec<Vec<EventRow>> = rows.iter_mut().map(std::mem::take).collect();
+    async fn insert_rows(&self, run: i64, rows: &mut [EventRows]) -> Result<u64> {
+        let batches: Vec<EventRows> = rows.iter_mut().map(std::mem::take).collect();
         let events = self.events.clone();
         let (added, batches) = tokio::task::spawn_blocking(move || {
             let added = match events.lock() {
@@ -731,12 +731,12 @@ mod tests {
 
     use super::*;
 
-    fn row(ip: &str, hash: [u8; 16]) -> EventRow {
+    fn event(ip: &str, hash: [u8; 16]) -> Event {
         let mut event = Event::new("abusech-feodo", ClassificationType::C2Server);
         event.source.ip = Some(ip.parse().unwrap());
         event.raw = Some(ip.to_string());
         event.sealed_hash = Some(vedette_model::EventHash(hash));
-        EventRow::new(event)
+        event
     }
 
     /// Two different events whose 64-bit keys collide are both kept, each once.
@@ -747,8 +747,9 @@ mod tests {
         let first = [7u8; 16];
         let mut second = first;
         second[15] = 8; // the same first 64 bits
-        assert_eq!(store.insert_rows(run, &mut [vec![row("192.0.2.1", first)]]).await.unwrap(), 1);
-        let both = vec![row("192.0.2.1", first), row("192.0.2.2", second), row("192.0.2.2", second)];
+        assert_eq!(store.insert_rows(run, &mut [EventRows::new(vec![event("192.0.2.1", first)])]).await.unwrap(), 1);
+        let both =
+            EventRows::new(vec![event("192.0.2.1", first), event("192.0.2.2", second), event("192.0.2.2", second)]);
         assert_eq!(store.insert_rows(run, &mut [both.clone()]).await.unwrap(), 1, "the newcomer, once");
         assert_eq!(store.insert_rows(run, &mut [both]).await.unwrap(), 0, "both already stored");
         let mut ips: Vec<_> = store.c2_indicators().await.unwrap().iter().map(|e| e.raw.clone().unwrap()).collect();
