@@ -55,13 +55,15 @@ fn main() {
             let (mut events, mut unique, mut rejected) = (0, 0, 0);
             let mut batch = Batch::default();
             let mut consume = |batch: &mut Batch| {
-                for mut event in batch.events.drain(..) {
+                // In place, as the pipeline seals them (crates/cli/src/pipeline.rs, `prepare`).
+                for event in &mut batch.events {
                     event.seal();
                     events += 1;
                     if seen.insert(event.hash()) {
                         unique += 1;
                     }
                 }
+                batch.events.clear();
                 rejected += batch.rejected.len();
                 batch.rejected.clear();
             };
