@@ -15,10 +15,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use vedette_model::Feed;
-
-use vedette_model::Event;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use vedette_model::{Event, Feed};
 
 use crate::{EventRows, Result, RowText, StoreError};
 
@@ -47,7 +45,9 @@ impl EventWriter {
 
     /// Stores the rows not stored before, in one transaction; returns how many were new.
     pub(crate) fn insert(&mut self, run: i64, batches: &[EventRows]) -> Result<u64> {
-        let tx = self.connection.transaction()?;
+        // The write lock from the start (waiting for the store's other connections as
+        // long as `busy_timeout`), so no read inside can be overtaken by their writes.
+        let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut feeds = self.feeds.clone();
         let mut added = 0;
         {
