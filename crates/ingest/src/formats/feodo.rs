@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use vedette_model::{ClassificationType, Event};
 
-use super::json_array::{ArraySplitter, Piece};
+use super::json_array::{ArraySplitter, Elements, Piece};
 use super::{csv_line, raw_json, Context, LineFormat};
 use crate::{parse_utc, Batch};
 
@@ -61,7 +61,7 @@ pub(crate) struct Feodo {
     columns: Option<Vec<Column>>,
     /// Set once the input turned out to be the JSON export: its records, cut out as their
     /// lines arrive.
-    json: Option<ArraySplitter>,
+    json: Option<ArraySplitter<JsonRecords>>,
     /// Set once the input turned out to be an HTML page (a portal's error page).
     html: bool,
 }
@@ -131,10 +131,10 @@ impl LineFormat for Feodo {
 /// One record of the JSON export, or what is wrong with the array. Each record keeps its
 /// original text as `raw`, and only the fields the feed defines are read, borrowed from
 /// that text.
-fn json_piece(ctx: &Context, piece: Piece<'_>, out: &mut Batch) {
+fn json_piece(ctx: &Context, piece: Piece<'_, JsonRecords>, out: &mut Batch) {
     match piece {
-        Piece::Element { line, index, text } => {
-            let result = match serde_json::from_str::<JsonRecord>(text) {
+        Piece::Element { line, index, text, element } => {
+            let result = match element {
                 Ok(record) => json_record(ctx, &record, text),
                 Err(e) => Err(format!("expected a JSON object of a C2 record: {e}")),
             };
@@ -147,6 +147,13 @@ fn json_piece(ctx: &Context, piece: Piece<'_>, out: &mut Batch) {
         }
         Piece::Error { line, reason, raw } => out.rejected.push(ctx.reject(line, raw.as_bytes(), reason)),
     }
+}
+
+/// The JSON export's array holds [`JsonRecord`]s.
+struct JsonRecords;
+
+impl Elements for JsonRecords {
+    type Element<'a> = JsonRecord<'a>;
 }
 
 /// The fields of one `ipblocklist.json` record; others are ignored.

@@ -3,10 +3,17 @@
 //! A JSON export (Feodo Tracker's `ipblocklist.json`) is one array of records. Parsing it
 //! whole means holding the whole text and every event made from it before the first one
 //! is written: a 24 MB export grew to 150 MB, and zeroing that fresh memory was half the
-//! time it took to read the feed. Here each element is cut out as soon as its closing
-//! bracket arrives — strings and escapes respected, nesting counted — and handed over with
-//! the line it starts on; serde then reads that one element. A truncated download keeps
-//! its complete records, and what is missing is one rejection.
+//! time it took to read the feed. Here each element is handed over as soon as its
+//! closing bracket arrives, already deserialised, with the line it starts on. A truncated
+//! download keeps its complete records, and what is missing is one rejection.
+//!
+//! Each element is read once: serde deserialises it straight from the bytes that arrived
+//! and says where it ended. Only when that fails — the element is cut by the end of the
+//! bytes so far (a download arrives in chunks cut anywhere, even inside a character), or
+//! it is not valid — is the element found by a structural scan (strings and escapes
+//! respected, nesting counted), held across pushes if need be, and deserialised from its
+//! own text, so the answer (an element, or its error) is the same wherever the input is
+//! cut.
 //!
 //! ```text
 //! [                                  -> (nothing yet)
@@ -16,12 +23,20 @@
 //! ]
 //! ```
 
+use std::marker::PhantomData;
+
+use serde::Deserialize;
+
+/// What the elements are read as: a type borrowing from the element's text.
+pub(crate) trait Elements {
+    type Element<'a>: Deserialize<'a>;
+}
+
 /// What the splitter hands over.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Piece<'a> {
-    /// One element's text, exactly as written, with the line it starts on and its
-    /// position in the array (from 1).
-    Element { line: u64, index: u64, text: &'a str },
+pub(crate) enum Piece<'a, E: Elements> {
+    /// One element's text, exactly as written, with the line it starts on, its position
+    /// in the array (from 1), and what serde made of that text alone.
+    Element { line: u64, index: u64, text: &'a str, element: Result<E::Element<'a>, serde_json::Error> },
     /// The text is not an array of elements (or not all of it): where, why, and the text
     /// concerned (the partial element of a truncated file).
     Error { line: u64, reason: String, raw: String },
@@ -41,7 +56,7 @@ enum State {
     Failed,
 }
 
-pub(crate) struct ArraySplitter {
+pub(crate) struct ArraySplitter<E> {
     state: State,
     /// Nesting inside the current element (0: a scalar element).
     depth: u32,
@@ -57,11 +72,12 @@ pub(crate) struct ArraySplitter {
     line: u64,
     /// The line of the last byte that was not whitespace.
     last_text_line: u64,
+    elements_are: PhantomData<fn() -> E>,
 }
 
-impl ArraySplitter {
+impl<E: Elements> ArraySplitter<E> {
     /// A splitter whose first byte is on line `first_line`.
-    pub(crate) fn new(first_line: u64) -> ArraySplitter {
+    pub(crate) fn new(first_line: u64) -> ArraySplitter<E> {
         ArraySplitter {
             state: State::Start,
             depth: 0,
@@ -73,19 +89,26 @@ impl ArraySplitter {
             elements: 0,
             line: first_line,
             last_text_line: first_line,
+            elements_are: PhantomData,
         }
     }
 
     /// Reads one line (without its line break) of a line-by-line reader.
-    pub(crate) fn line(&mut self, line: &str, mut each: impl FnMut(Piece<'_>)) {
+    pub(crate) fn line(&mut self, line: &str, mut each: impl FnMut(Piece<'_, E>)) {
         self.push(line.as_bytes(), &mut each);
         self.push(b"\n", &mut each);
     }
 
     /// Reads the next bytes of the text, cut anywhere (even inside a character).
-    pub(crate) fn push(&mut self, bytes: &[u8], mut each: impl FnMut(Piece<'_>)) {
+    pub(crate) fn push(&mut self, bytes: &[u8], mut each: impl FnMut(Piece<'_, E>)) {
         // Where the current element starts in these bytes, if it does.
         let mut start = if self.state == State::Element { Some(0) } else { None };
+        // What serde may read: the bytes up to a character cut by their end (or up to an
+        // invalid byte, which the structural scan then finds and reports).
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+        };
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
@@ -113,9 +136,17 @@ impl ArraySplitter {
                             let reason = format!("malformed JSON: no ',' after record {}", self.elements);
                             return self.fail(&reason, &bytes[i..], &mut each);
                         }
-                        self.state = State::Element;
                         self.element_line = self.line;
                         self.elements += 1;
+                        let whole = if matches!(b, b'{' | b'[') { self.read_whole(text, i, &mut each) } else { None };
+                        if let Some(end) = whole {
+                            self.line += count_newlines(&bytes[i..end]);
+                            self.last_text_line = self.line;
+                            self.need_comma = true;
+                            i = end;
+                            continue;
+                        }
+                        self.state = State::Element;
                         self.depth = 0;
                         start = Some(i);
                         // The first byte is read again below, as part of the element.
@@ -151,7 +182,7 @@ impl ArraySplitter {
     }
 
     /// The end of the input: a record or the array left open is a truncated file.
-    pub(crate) fn finish(&mut self, mut each: impl FnMut(Piece<'_>)) {
+    pub(crate) fn finish(&mut self, mut each: impl FnMut(Piece<'_, E>)) {
         match self.state {
             State::Element => {
                 let raw = String::from_utf8_lossy(&self.held).trim_end().to_string();
@@ -167,6 +198,26 @@ impl ArraySplitter {
         }
         self.held.clear();
         self.state = State::Failed;
+    }
+
+    /// Deserialises the object or array that starts at `text[i..]` and hands it over, if
+    /// it is complete and valid: where it ends. Otherwise nothing is handed over, and the
+    /// structural scan takes the element from its start, exactly as it would without
+    /// this shortcut. Only structured elements are tried: their last byte is their
+    /// closing bracket, whichever reader looks for it, whereas a number cut by the end of
+    /// the bytes so far would read as a complete (shorter) number.
+    fn read_whole(&mut self, text: &str, i: usize, each: &mut impl FnMut(Piece<'_, E>)) -> Option<usize> {
+        let rest = text.get(i..)?;
+        let mut reader = serde_json::Deserializer::from_str(rest).into_iter::<E::Element<'_>>();
+        let element = reader.next()?.ok()?;
+        let end = i + reader.byte_offset();
+        each(Piece::Element {
+            line: self.element_line,
+            index: self.elements,
+            text: &text[i..end],
+            element: Ok(element),
+        });
+        Some(end)
     }
 
     /// Reads an element's bytes from `i`: where reading stopped, and, if the element
@@ -215,7 +266,7 @@ impl ArraySplitter {
         (i, None)
     }
 
-    fn emit(&mut self, tail: &[u8], each: &mut impl FnMut(Piece<'_>)) {
+    fn emit(&mut self, tail: &[u8], each: &mut impl FnMut(Piece<'_, E>)) {
         let (line, index) = (self.element_line, self.elements);
         let held;
         let text = if self.held.is_empty() {
@@ -229,7 +280,7 @@ impl ArraySplitter {
             &held[..]
         };
         match std::str::from_utf8(text) {
-            Ok(text) => each(Piece::Element { line, index, text }),
+            Ok(text) => each(Piece::Element { line, index, text, element: serde_json::from_str(text) }),
             Err(e) => each(Piece::Error {
                 line,
                 reason: format!("record {index}: not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
@@ -238,7 +289,7 @@ impl ArraySplitter {
         }
     }
 
-    fn fail(&mut self, reason: &str, rest: &[u8], each: &mut impl FnMut(Piece<'_>)) {
+    fn fail(&mut self, reason: &str, rest: &[u8], each: &mut impl FnMut(Piece<'_, E>)) {
         self.state = State::Failed;
         self.held.clear();
         let found = match rest.first() {
@@ -251,17 +302,27 @@ impl ArraySplitter {
 }
 
 fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(out: &mut Vec<String>) -> impl FnMut(Piece<'_>) + '_ {
-        |p: Piece<'_>| {
+    /// Any JSON value, as its text.
+    struct Values;
+    impl Elements for Values {
+        type Element<'a> = &'a serde_json::value::RawValue;
+    }
+
+    fn record(out: &mut Vec<String>) -> impl FnMut(Piece<'_, Values>) + '_ {
+        |p: Piece<'_, Values>| {
             out.push(match p {
-                Piece::Element { line, index, text } => format!("{line}:{index}:{text}"),
+                Piece::Element { line, index, text, element: Ok(value) } => {
+                    assert_eq!(value.get(), text);
+                    format!("{line}:{index}:{text}")
+                }
+                Piece::Element { line, index, text, element: Err(e) } => format!("{line}:{index}:{text}:invalid:{e}"),
                 Piece::Error { line, reason, raw } => format!("{line}:error:{reason}:{raw}"),
             })
         }
@@ -307,6 +368,28 @@ mod tests {
         assert_eq!(split("[{} {}]"), ["1:1:{}", "1:error:malformed JSON: no ',' after record 1, found '{':"]);
         assert_eq!(split("[,{}]"), ["1:error:malformed JSON: a ',' where a record was expected, found ',':"]);
         assert_eq!(split("[\"\u{e9}t\u{e9}\"]"), ["1:1:\"\u{e9}t\u{e9}\""]);
+    }
+
+    #[test]
+    fn an_invalid_element_is_read_from_its_own_text() {
+        // The error's position is in the element, as when it is read alone.
+        assert_eq!(
+            split("[\n{\"a\": 1},\n {\"b\": tru},\n {\"c\": [1, 2}]"),
+            [
+                "2:1:{\"a\": 1}",
+                "3:2:{\"b\": tru}:invalid:expected ident at line 1 column 10",
+                // Brackets are counted, not matched: the record runs to the array's end.
+                "4:3:{\"c\": [1, 2}]:invalid:expected `,` or `]` at line 1 column 12",
+                "4:error:malformed JSON (truncated file?): the array is not closed:",
+            ]
+        );
+        assert_eq!(
+            split("[{\"a\": 1x}, 12x]"),
+            [
+                "1:1:{\"a\": 1x}:invalid:expected `,` or `}` at line 1 column 8",
+                "1:2:12x:invalid:trailing characters at line 1 column 3"
+            ]
+        );
     }
 
     #[test]
