@@ -21,7 +21,9 @@ pub(crate) fn parse_epoch_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let mut i = 0;
     let mut seconds: i64 = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
+    // At most 13 digits are read: a 13th already makes the value refused, and more could
+    // overflow.
+    while i < b.len() && i <= 12 && b[i].is_ascii_digit() {
         seconds = seconds * 10 + i64::from(b[i] - b'0');
         i += 1;
     }
@@ -273,6 +275,8 @@ mod tests {
             "1234567890123",
             "0.000001",
             "1e5",
+            // Digits enough to overflow an i64 if all were read (found by fuzzing).
+            "66666666666666666666666666666666.5",
         ] {
             assert_eq!(parse_epoch_micros(s), crate::time::parse_epoch_micros(s), "{s:?}");
         }
