@@ -222,6 +222,27 @@ impl SpentRows {
     }
 }
 
+/// A batch and those already waiting behind it (up to `ROWS_PER_TRANSACTION` rows), so
+/// that their rows go into one transaction: SQLite writes each page of the dedupe index a
+/// transaction touches once per transaction (8 % of the store's time at 8,192 rows). Stops
+/// at a reader's `Done`, returned with them to be handled after.
+fn gather_waiting(rx: &mut mpsc::Receiver<Message>, first: Prepared) -> (Vec<EventRows>, Vec<Batch>, Option<usize>) {
+    let (mut rows, mut batches) = (vec![first.rows], vec![first.batch]);
+    let mut waiting = rows[0].len();
+    while waiting < ROWS_PER_TRANSACTION {
+        match rx.try_recv() {
+            Ok(Message::Batch(more)) => {
+                waiting += more.rows.len();
+                rows.push(more.rows);
+                batches.push(more.batch);
+            }
+            Ok(Message::Done(index)) => return (rows, batches, Some(index)),
+            Err(_) => break,
+        }
+    }
+    (rows, batches, None)
+}
+
 /// What a reader thread sends: its file's batches, then once that it has stopped.
 enum Message {
     Batch(Prepared),
@@ -460,45 +481,19 @@ impl Pipeline<'_> {
             if open.is_empty() {
                 return Ok(());
             }
-            let Some(mut message) = rx.recv().await else { return Ok(()) };
-            loop {
-                match message {
-                    Message::Batch(Prepared { batch, rows }) => {
-                        // The rows of batches already waiting go into the same transaction:
-                        // SQLite writes each page of the dedupe index a transaction touches
-                        // once per transaction (8 % of the store's time at 8,192 rows).
-                        let (mut batches, mut rows) = (vec![batch], vec![rows]);
-                        let mut waiting = rows[0].len();
-                        let mut next = None;
-                        while waiting < ROWS_PER_TRANSACTION {
-                            match rx.try_recv() {
-                                Ok(Message::Batch(more)) => {
-                                    waiting += more.rows.len();
-                                    batches.push(more.batch);
-                                    rows.push(more.rows);
-                                }
-                                Ok(done) => {
-                                    next = Some(done);
-                                    break;
-                                }
-                                Err(_) => break,
-                            }
-                        }
-                        self.write_rows(run, &mut rows, summary, &mut reading).await?;
-                        row_vectors.give_back(rows, 2 * (CHANNEL_DEPTH + 1) * readers.max(1));
-                        for batch in batches {
-                            self.write_batch(run, batch, summary, reasons, &mut reading).await?;
-                        }
-                        let Some(done) = next else { break };
-                        message = done;
-                    }
-                    Message::Done(index) => {
-                        if let Some(file) = open.remove(&index) {
-                            self.close_file(run, file, summary).await?;
-                        }
-                        break;
-                    }
-                }
+            let Some(message) = rx.recv().await else { return Ok(()) };
+            let (mut rows, batches, done) = match message {
+                Message::Batch(first) => gather_waiting(&mut rx, first),
+                Message::Done(index) => (Vec::new(), Vec::new(), Some(index)),
+            };
+            self.write_rows(run, &mut rows, summary, &mut reading).await?;
+            // As many as can be in flight: in the channel, being written, being filled.
+            row_vectors.give_back(rows, 2 * (CHANNEL_DEPTH + 1) * readers.max(1));
+            for batch in batches {
+                self.write_batch(run, batch, summary, reasons, &mut reading).await?;
+            }
+            if let Some(file) = done.and_then(|index| open.remove(&index)) {
+                self.close_file(run, file, summary).await?;
             }
         }
     }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use vedette_model::{Event, Feed};
 
+use crate::sqlite::CONNECTION_PRAGMAS;
 use crate::{EventRows, Result, RowText, StoreError};
 
 /// The events' connection, with the feeds it has written.
@@ -35,11 +36,9 @@ impl EventWriter {
     pub(crate) fn open(path: &Path) -> Result<EventWriter> {
         let connection = Connection::open(path)?;
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
-        // As the sqlx connections are set up (see `SqliteStore::open`).
-        connection.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; \
-             PRAGMA wal_autocheckpoint = 4096;",
-        )?;
+        for (name, value) in CONNECTION_PRAGMAS {
+            connection.pragma_update(None, name, value)?;
+        }
         Ok(EventWriter { connection, feeds: FeedIds::default() })
     }
 
@@ -140,5 +139,26 @@ impl FeedIds {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         StoreError::Write(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+    use super::*;
+
+    /// The writer's connection has the settings sqlx's connections have.
+    #[test]
+    fn the_writer_connection_takes_the_store_settings() {
+        let path = std::env::temp_dir().join(format!("vedette-writer-pragmas-{}.db", std::process::id()));
+        let writer = EventWriter::open(&path).unwrap();
+        let get = |name: &str| -> i64 { writer.connection.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
+        assert_eq!(get("cache_size"), -65536);
+        assert_eq!(get("synchronous"), 1, "NORMAL");
+        assert_eq!(get("temp_store"), 2, "MEMORY");
+        assert_eq!(get("wal_autocheckpoint"), 4096);
+        drop(writer);
+        std::fs::remove_file(path).unwrap();
     }
 }

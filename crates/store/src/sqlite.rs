@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use vedette_model::{
     Attribution, C2Activity, C2Contact, C2Scope, Confidence, CountryCode, DailyActivity, Event, Finding, FindingKind,
@@ -70,6 +70,19 @@ impl Writer<'_> {
     }
 }
 
+/// Settings of every connection to the store, sqlx's and the event writer's alike.
+pub(crate) const CONNECTION_PRAGMAS: [(&str, &str); 4] = [
+    // Durable at checkpoints, not at every commit (WAL).
+    ("synchronous", "NORMAL"),
+    // SQLite's default 2 MiB page cache spills to the WAL in the middle of a batch once
+    // the events table outgrows it, and every insert then reads pages back: 6k events/s
+    // instead of 10^5 (issue 3). 64 MiB per connection, used only as the database grows.
+    ("cache_size", "-65536"),
+    ("temp_store", "MEMORY"),
+    // Checkpoint the WAL every 4,096 pages (64 MiB) instead of 1,000.
+    ("wal_autocheckpoint", "4096"),
+];
+
 fn epoch() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch is a date")
 }
@@ -101,18 +114,10 @@ impl SqliteStore {
             .map_err(open_err)?
             .create_if_missing(true)
             .foreign_keys(true)
-            .synchronous(SqliteSynchronous::Normal)
-            // SQLite's default 2 MiB page cache spills to the WAL in the middle of a batch
-            // once the events table outgrows it, and every insert then reads pages back:
-            // 6k events/s instead of 10^5 (issue 3). 64 MiB per connection, used only as
-            // the database grows.
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory")
-            // 16 KiB pages (new stores): fewer page splits and WAL frames for ~1 KiB event
-            // rows. Checkpoint the WAL every 4,096 pages (64 MiB) instead of 1,000.
-            .pragma("wal_autocheckpoint", "4096")
+            // 16 KiB pages (new stores): fewer page splits and WAL frames per event row.
             .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal);
+        let options = CONNECTION_PRAGMAS.iter().fold(options, |options, &(name, value)| options.pragma(name, value));
         let file = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
@@ -700,8 +705,6 @@ fn events_from_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Event>> {
                     flat.entry(key).or_insert(value);
                 }
             };
-            let hash: Vec<u8> = row.try_get("hash")?;
-            fill("event_hash", Some(Value::String(hash.iter().map(|b| format!("{b:02X}")).collect())));
             fill("classification.type", Some(Value::String(row.try_get("type")?)));
             fill("source.ip", row.try_get::<Option<String>, _>("source_ip")?.map(Value::String));
             fill("source.geolocation.cc", row.try_get::<Option<String>, _>("source_cc")?.map(Value::String));
@@ -714,6 +717,11 @@ fn events_from_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<Event>> {
             fill("time.source", time(row.try_get("time_source_us")?));
             fill("time.observation", time(row.try_get("time_observation_us")?));
             let mut event = Event::from_intelmq(&flat).map_err(|e| corrupt("event", e))?;
+            if event.sealed_hash.is_none() {
+                let hash: Vec<u8> = row.try_get("hash")?;
+                let hash = <[u8; 16]>::try_from(hash.as_slice()).map_err(|_| corrupt("event hash", "not 16 bytes"))?;
+                event.sealed_hash = Some(vedette_model::EventHash(hash));
+            }
             // Rows written before the `raw` column keep it, base64, in the body.
             if let Some(raw) = row.try_get::<Option<String>, _>("raw")? {
                 event.raw = Some(raw);
