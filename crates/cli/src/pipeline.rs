@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use vedette_detect::{BeaconConfig, Detections, Home, IndicatorSet, ReportedInfections, TelemetryDetector};
 use vedette_enrich::Attributor;
-use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind, Format};
+use vedette_ingest::{Batch, Decoder, FeedEntry, FeedKind, Format, Sealing};
 use vedette_model::{Finding, FindingKind, Rejected};
 use vedette_store::{EventRows, IngestedFile, Store};
 
@@ -173,24 +173,13 @@ struct Prepared {
 }
 
 /// Makes a batch's events into rows on the reader's thread, beside the store's writes:
-/// each event's identity (the dedupe key) is fixed as the feed gave it — so enrichment
-/// and updated attribution data never make a duplicate — then the attribution fills
-/// geolocation.cc, asn, as_name and network where the feed left them empty, and the row's
-/// body is written. The rows reuse a batch the writer handed back, whose vector of events
+/// the events were sealed as they were read (their identity, the dedupe key, is the
+/// feed's), then the attribution fills geolocation.cc, asn, as_name and network where the
+/// feed left them empty, and the row's body is written. The rows reuse a batch the writer handed back, whose vector of events
 /// the decoder fills next: a batch is ten megabytes, and fresh memory for each was a tenth
 /// of the time of an ingest (the kernel zeroing its pages).
-fn prepare(
-    batch: &mut Batch,
-    spent: &SpentRows,
-    window_us: Option<i64>,
-    attributor: &Attributor,
-    observed: DateTime<Utc>,
-) -> Prepared {
+fn prepare(batch: &mut Batch, spent: &SpentRows, attributor: &Attributor, observed: DateTime<Utc>) -> Prepared {
     for event in &mut batch.events {
-        match window_us {
-            Some(w) => vedette_ingest::seal_within(event, w),
-            None => event.seal(),
-        }
         attributor.fill_event(event);
         event.time_observation = Some(observed);
     }
@@ -289,8 +278,9 @@ fn read_file(
         tracing::info!(?summary, "capture read");
         return Ok(());
     }
-    let window = input.feed.dedupe_window().map(|w| i64::try_from(w.as_micros()).unwrap_or(i64::MAX));
-    let mut decoder = Decoder::new(&input.feed, &source);
+    // Each event's identity is fixed as it is read: the dedupe key, taken as the feed gave
+    // it, so enrichment and updated attribution data never make a duplicate.
+    let mut decoder = Decoder::new(&input.feed, &source).sealing(Sealing::of_feed(&input.feed));
     // A batch is cut after the read that fills it: 256 KiB reads keep it near BATCH.
     let mut buf = vec![0u8; 1 << 18];
     let mut batch = Batch::default();
@@ -302,14 +292,14 @@ fn read_file(
         decoder.push(&buf[..n], &mut batch);
         bar.inc(n as u64);
         if batch.len() >= BATCH {
-            let prepared = prepare(&mut batch, rows, window, attributor, observed);
+            let prepared = prepare(&mut batch, rows, attributor, observed);
             if tx.blocking_send(Message::Batch(prepared)).is_err() {
                 return Ok(()); // the writer stopped; its error is reported there
             }
         }
     }
     decoder.finish(&mut batch);
-    let _ = tx.blocking_send(Message::Batch(prepare(&mut batch, rows, window, attributor, observed)));
+    let _ = tx.blocking_send(Message::Batch(prepare(&mut batch, rows, attributor, observed)));
     Ok(())
 }
 

@@ -14,7 +14,7 @@
 use std::io::Read;
 use std::time::Instant;
 
-use vedette_ingest::{Batch, Catalogue, Decoder};
+use vedette_ingest::{Batch, Catalogue, Decoder, Sealing};
 
 /// The binary's allocator (crates/cli/src/main.rs), so the figure is the one `vedette` gets.
 #[global_allocator]
@@ -49,15 +49,14 @@ fn main() {
         for _ in 0..rounds {
             let wall = Instant::now();
             let cpu = cpu_seconds();
-            let mut decoder = Decoder::new(entry, &path);
+            // Sealed as read, as the pipeline's decoders seal (crates/cli/src/pipeline.rs).
+            let mut decoder = Decoder::new(entry, &path).sealing(Sealing::of_feed(entry));
             // The identities are already uniform 128-bit hashes: the fast hasher, not SipHash.
             let mut seen = vedette_model::fast_hash::FastSet::default();
             let (mut events, mut unique, mut rejected) = (0, 0, 0);
             let mut batch = Batch::default();
             let mut consume = |batch: &mut Batch| {
-                // In place, as the pipeline seals them (crates/cli/src/pipeline.rs, `prepare`).
-                for event in &mut batch.events {
-                    event.seal();
+                for event in &batch.events {
                     events += 1;
                     if seen.insert(event.hash()) {
                         unique += 1;

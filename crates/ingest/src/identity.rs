@@ -21,6 +21,37 @@
 
 use vedette_model::Event;
 
+use crate::FeedEntry;
+
+/// How a feed's events get their identity: [`Event::seal`], or [`seal_within`] the
+/// feed's dedupe window. A [`crate::Decoder`] told to seal ([`crate::Decoder::sealing`])
+/// seals each event as soon as it is read, while its bytes are still in the CPU's cache;
+/// sealing a batch of eight thousand events afterwards read each one back from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// The whole event, as parsed.
+    Plain,
+    /// The time reported falls to the start of its window of this many microseconds.
+    Within(i64),
+}
+
+impl Sealing {
+    /// The feed's: within its `dedupe_window` if it has one.
+    pub fn of_feed(feed: &FeedEntry) -> Sealing {
+        match feed.dedupe_window() {
+            Some(w) => Sealing::Within(i64::try_from(w.as_micros()).unwrap_or(i64::MAX)),
+            None => Sealing::Plain,
+        }
+    }
+
+    pub fn seal(self, event: &mut Event) {
+        match self {
+            Sealing::Plain => event.seal(),
+            Sealing::Within(window_us) => seal_within(event, window_us),
+        }
+    }
+}
+
 /// Seals an event's identity for a feed with a dedupe window: the time it was reported
 /// falls to the start of its window (windows of `window_us` from the Unix epoch, UTC) and
 /// the raw line is left out, so the same observation reported again within the window —

@@ -40,7 +40,7 @@ mod time;
 pub use catalogue::{Catalogue, CatalogueError, FeedEntry, FeedKind};
 pub use formats::generic::{HeaderMode, LayoutConfig, Syntax, TargetConfig, Unmapped};
 pub use formats::{decode_all, Decoder, Format};
-pub use identity::seal_within;
+pub use identity::{seal_within, Sealing};
 pub use lines::LineSplitter;
 pub use source::open_source;
 pub use time::parse_utc;

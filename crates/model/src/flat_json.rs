@@ -75,12 +75,9 @@ impl Feed {
     /// The `feed.*` keys alone, as a flat JSON object: what [`FlatJson::Detail`] leaves out
     /// of each event of the feed, for a store to keep once.
     pub fn write_flat_json(&self, out: &mut Vec<u8>) {
-        let mut w = Sorted { out, first: true };
+        let mut w = Sorted::open(out);
         w.feed(self);
-        if w.first {
-            w.out.push(b'{');
-        }
-        w.out.push(b'}');
+        w.close();
     }
 }
 
@@ -89,24 +86,32 @@ pub fn is_whole_micros(t: &DateTime<Utc>) -> bool {
     t.timestamp_subsec_nanos() % 1_000 == 0
 }
 
+/// A key as it is written after the one before it: `,"name":`. The object's first key
+/// gets its `{` in place of the comma when the object is closed ([`Sorted::close`]).
+macro_rules! key {
+    ($($part:expr),+) => {
+        concat!(",\"", $($part),+, "\":")
+    };
+}
+
 /// Writes the keys in the order a sorted map holds them. Without `other` fields every key
 /// is one of a fixed set, so the order is known in advance; `extra.*` keys (already sorted
 /// in their map) sit between `event_hash` and `feed.accuracy`.
 fn write_sorted(out: &mut Vec<u8>, e: &Event, which: FlatJson) {
     let stored = which == FlatJson::Stored;
     let whole = which != FlatJson::Detail;
-    let mut w = Sorted { out, first: true };
-    w.str("classification.identifier", &e.classification_identifier);
+    let mut w = Sorted::open(out);
+    w.str(key!("classification.identifier"), &e.classification_identifier);
     if whole {
-        w.text("classification.taxonomy", e.taxonomy().as_str());
-        w.text("classification.type", e.classification_type.as_str());
+        w.text(key!("classification.taxonomy"), e.taxonomy().as_str());
+        w.text(key!("classification.type"), e.classification_type.as_str());
     }
-    w.str("comment", &e.comment);
+    w.str(key!("comment"), &e.comment);
     w.endpoint(&DESTINATION, &e.destination, true);
-    w.str("event_description.text", &e.event_description_text);
-    w.str("event_description.url", &e.event_description_url);
+    w.str(key!("event_description.text"), &e.event_description_text);
+    w.str(key!("event_description.url"), &e.event_description_url);
     if let (true, Some(hash)) = (stored, &e.sealed_hash) {
-        w.key_parts("event_hash", "");
+        w.key(key!("event_hash"));
         w.out.push(b'"');
         for byte in hash.0 {
             w.out.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]);
@@ -114,39 +119,37 @@ fn write_sorted(out: &mut Vec<u8>, e: &Event, which: FlatJson) {
         w.out.push(b'"');
     }
     for (key, value) in &e.extra {
-        w.key_parts("extra.", key);
+        w.extra_key(key);
         write_value(w.out, value);
     }
     if whole {
         w.feed(&e.feed);
     }
-    w.str("malware.hash.md5", &e.malware_hash_md5);
-    w.str("malware.hash.sha1", &e.malware_hash_sha1);
-    w.str("malware.hash.sha256", &e.malware_hash_sha256);
+    w.str(key!("malware.hash.md5"), &e.malware_hash_md5);
+    w.str(key!("malware.hash.sha1"), &e.malware_hash_sha1);
+    w.str(key!("malware.hash.sha256"), &e.malware_hash_sha256);
     if whole {
-        w.str("malware.name", &e.malware_name);
+        w.str(key!("malware.name"), &e.malware_name);
     }
-    w.str("malware.version", &e.malware_version);
-    w.str("protocol.application", &e.protocol_application);
-    w.str("protocol.transport", &e.protocol_transport);
+    w.str(key!("malware.version"), &e.malware_version);
+    w.str(key!("protocol.application"), &e.protocol_application);
+    w.str(key!("protocol.transport"), &e.protocol_transport);
     w.endpoint(&SOURCE, &e.source, whole);
-    w.str("status", &e.status);
+    w.str(key!("status"), &e.status);
     let observation = if whole { stored } else { e.time_observation.is_some_and(|t| !is_whole_micros(&t)) };
     if let (true, Some(t)) = (observation, &e.time_observation) {
-        w.key_parts("time.observation", "");
+        w.key(key!("time.observation"));
         write_time(w.out, t);
     }
     if let Some(t) = e.time_source.filter(|t| whole || !is_whole_micros(t)) {
-        w.key_parts("time.source", "");
+        w.key(key!("time.source"));
         write_time(w.out, &t);
     }
-    w.str("tlp", &e.tlp);
-    if w.first {
-        w.out.push(b'{');
-    }
-    w.out.push(b'}');
+    w.str(key!("tlp"), &e.tlp);
+    w.close();
 }
 
+/// An endpoint's keys, each already written as [`key!`] writes it.
 struct EndpointKeys {
     ip: &'static str,
     port: &'static str,
@@ -169,22 +172,22 @@ struct EndpointKeys {
 macro_rules! endpoint_keys {
     ($p:literal) => {
         EndpointKeys {
-            ip: concat!($p, ".ip"),
-            port: concat!($p, ".port"),
-            network: concat!($p, ".network"),
-            asn: concat!($p, ".asn"),
-            as_name: concat!($p, ".as_name"),
-            fqdn: concat!($p, ".fqdn"),
-            url: concat!($p, ".url"),
-            reverse_dns: concat!($p, ".reverse_dns"),
-            registry: concat!($p, ".registry"),
-            abuse_contact: concat!($p, ".abuse_contact"),
-            cc: concat!($p, ".geolocation.cc"),
-            country: concat!($p, ".geolocation.country"),
-            region: concat!($p, ".geolocation.region"),
-            city: concat!($p, ".geolocation.city"),
-            latitude: concat!($p, ".geolocation.latitude"),
-            longitude: concat!($p, ".geolocation.longitude"),
+            ip: key!($p, ".ip"),
+            port: key!($p, ".port"),
+            network: key!($p, ".network"),
+            asn: key!($p, ".asn"),
+            as_name: key!($p, ".as_name"),
+            fqdn: key!($p, ".fqdn"),
+            url: key!($p, ".url"),
+            reverse_dns: key!($p, ".reverse_dns"),
+            registry: key!($p, ".registry"),
+            abuse_contact: key!($p, ".abuse_contact"),
+            cc: key!($p, ".geolocation.cc"),
+            country: key!($p, ".geolocation.country"),
+            region: key!($p, ".geolocation.region"),
+            city: key!($p, ".geolocation.city"),
+            latitude: key!($p, ".geolocation.latitude"),
+            longitude: key!($p, ".geolocation.longitude"),
         }
     };
 }
@@ -192,62 +195,92 @@ macro_rules! endpoint_keys {
 const SOURCE: EndpointKeys = endpoint_keys!("source");
 const DESTINATION: EndpointKeys = endpoint_keys!("destination");
 
+/// One flat JSON object being written. Every key is written with a comma before it, and
+/// the object's first byte becomes `{` when it is closed: no "is this the first key?"
+/// test on each of the twenty-odd keys of every event.
 struct Sorted<'o> {
     out: &'o mut Vec<u8>,
-    first: bool,
+    /// Where the object starts in `out`.
+    start: usize,
 }
 
-impl Sorted<'_> {
-    /// Writes the key `a` + `b` and its colon. `a` is always one of this file's key names
-    /// (or the `extra.` prefix), none of which needs escaping: it is copied without the
-    /// check, which was a good part of the time spent on each key. `b`, the name of an
-    /// `extra` field, is checked.
-    fn key_parts(&mut self, a: &str, b: &str) {
-        debug_assert!(!needs_escape(a), "{a:?}");
-        self.out.push(if self.first { b'{' } else { b',' });
-        self.first = false;
-        if !needs_escape(b) {
-            self.out.push(b'"');
-            self.out.extend_from_slice(a.as_bytes());
-            self.out.extend_from_slice(b.as_bytes());
+impl<'o> Sorted<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Sorted<'o> {
+        let start = out.len();
+        Sorted { out, start }
+    }
+
+    fn close(self) {
+        match self.out.get_mut(self.start) {
+            Some(comma) => *comma = b'{',
+            None => self.out.push(b'{'),
+        }
+        self.out.push(b'}');
+    }
+
+    /// Writes a key made by [`key!`]: this file's own names, none of which needs escaping,
+    /// copied as they are (a copy of known length, inlined).
+    #[inline(always)]
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(key.starts_with(",\"") && key.ends_with("\":") && !needs_escape(&key[2..key.len() - 2]));
+        self.out.extend_from_slice(key.as_bytes());
+    }
+
+    /// `extra.` and the name of an `extra` field, which is checked.
+    fn extra_key(&mut self, name: &str) {
+        if !needs_escape(name) {
+            self.out.extend_from_slice(b",\"extra.");
+            self.out.extend_from_slice(name.as_bytes());
             self.out.extend_from_slice(b"\":");
         } else {
-            write_json(self.out, &format!("{a}{b}"));
+            self.out.push(b',');
+            write_json(self.out, &format!("extra.{name}"));
             self.out.push(b':');
         }
     }
-    fn text(&mut self, key: &str, value: &str) {
-        self.key_parts(key, "");
+
+    #[inline(always)]
+    fn text(&mut self, key: &'static str, value: &str) {
+        self.key(key);
         write_str(self.out, value);
     }
-    fn str<S: AsRef<str>>(&mut self, key: &str, value: &Option<S>) {
+
+    #[inline(always)]
+    fn str<S: AsRef<str>>(&mut self, key: &'static str, value: &Option<S>) {
         if let Some(v) = value {
             self.text(key, v.as_ref());
         }
     }
-    fn int(&mut self, key: &str, value: Option<u32>) {
+
+    #[inline(always)]
+    fn int(&mut self, key: &'static str, value: Option<u32>) {
         if let Some(v) = value {
-            self.key_parts(key, "");
+            self.key(key);
             write_u64(self.out, u64::from(v));
         }
     }
-    fn float(&mut self, key: &str, value: Option<f64>) {
+
+    #[inline(always)]
+    fn float(&mut self, key: &'static str, value: Option<f64>) {
         if let Some(v) = value {
-            self.key_parts(key, "");
-            // As the map holds it: a non-finite number becomes `null`.
-            write_json(self.out, &Value::from(v));
+            self.key(key);
+            // As the map holds it (a number serialised as f64; a non-finite one `null`).
+            write_json(self.out, &v);
         }
     }
+
     /// The `feed.*` keys (they sort together).
     fn feed(&mut self, feed: &Feed) {
-        self.float("feed.accuracy", feed.accuracy);
-        self.str("feed.code", &feed.code);
-        self.str("feed.documentation", &feed.documentation);
-        self.text("feed.name", &feed.name);
-        self.str("feed.provider", &feed.provider);
-        self.str("feed.url", &feed.url);
+        self.float(key!("feed.accuracy"), feed.accuracy);
+        self.str(key!("feed.code"), &feed.code);
+        self.str(key!("feed.documentation"), &feed.documentation);
+        self.text(key!("feed.name"), &feed.name);
+        self.str(key!("feed.provider"), &feed.provider);
+        self.str(key!("feed.url"), &feed.url);
     }
+
     /// An endpoint's keys; without its address, AS number and country (`whole` false).
+    #[inline(always)]
     fn endpoint(&mut self, k: &EndpointKeys, e: &Endpoint, whole: bool) {
         self.str(k.abuse_contact, &e.abuse_contact);
         self.str(k.as_name, &e.as_name);
@@ -264,7 +297,7 @@ impl Sorted<'_> {
         self.float(k.longitude, e.geolocation_longitude);
         self.str(k.region, &e.geolocation_region);
         if let (true, Some(ip)) = (whole, e.ip) {
-            self.key_parts(k.ip, "");
+            self.key(k.ip);
             write_ip(self.out, ip);
         }
         self.str(k.network, &e.network);
@@ -355,25 +388,34 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Whether JSON needs an escape in `s`: a control character, `"` or `\`. Eight bytes at a
-/// time (the classic "has a zero byte" bit tricks), as every string of every event goes
-/// through here.
+/// Whether JSON needs an escape in `s`: a control character, `"` or `\\`.
 fn needs_escape(s: &str) -> bool {
+    first_special(s.as_bytes()).is_some()
+}
+
+/// Where the first byte JSON does not take as it is inside a string is: a control
+/// character, `"` or `\\` — where a string that starts before `bytes` ends, or needs an
+/// escape. Eight bytes at a time (the classic "has a zero byte" bit tricks), as every
+/// string of every event goes through here, and every string a JSON record reader skips.
+pub fn first_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Exact for n <= 128: some byte of x is below n.
+    // For n <= 128, the lowest byte flagged is the first byte of x below n (a borrow
+    // only flags bytes above a true one).
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
-    let bytes = s.as_bytes();
     let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
     for word in &mut words {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);
         let x = u64::from_le_bytes(w);
-        if below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1) != 0 {
-            return true;
+        let hits = below(x, 0x20) | below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1);
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
+        at += 8;
     }
-    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    words.remainder().iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\').map(|k| at + k)
 }
 
 /// Writes a string or a JSON value exactly as serde_json's compact writer does.
@@ -462,6 +504,15 @@ mod tests {
             }
             let plain: String = (0..len).map(|i| char::from(b' ' + (i * 7 % 60) as u8)).filter(|c| *c != '"').collect();
             assert!(!needs_escape(&plain), "{plain:?}");
+        }
+        // The first one is found, whatever follows it.
+        for at in 0..20 {
+            for rest in [b'"', 0u8, b'a', 0xff] {
+                let mut bytes = vec![b'a'; 24];
+                bytes[at] = b'\\';
+                bytes[at + 1..].iter_mut().step_by(3).for_each(|b| *b = rest);
+                assert_eq!(first_special(&bytes), Some(at), "{bytes:?}");
+            }
         }
         assert!(!needs_escape("ünïcode ✓ 0x20 !#$%&'()*+,-./~\u{7f}"));
     }

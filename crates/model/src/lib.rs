@@ -35,7 +35,7 @@ pub use attribution::{location_cc, Attribution, Confidence, Conflict, GeoKind, G
 pub use country::{CountryCode, InvalidCountryCode};
 pub use event::{Endpoint, Event, EventHash, Feed};
 pub use finding::{C2Contact, Finding, FindingKind};
-pub use flat_json::{is_whole_micros, FlatJson};
+pub use flat_json::{first_special, is_whole_micros, FlatJson};
 pub use flow::{Flow, Transport};
 pub use intelmq::IntelMqError;
 pub use observation::{normalise_name, rcode, DnsLookup, HttpRequest, Observation, PassiveDns, SinkholeHit, TlsHello};

@@ -30,6 +30,13 @@ use serde::Deserialize;
 /// What the elements are read as: a type borrowing from the element's text.
 pub(crate) trait Elements {
     type Element<'a>: Deserialize<'a>;
+
+    /// A quicker reader for the element that starts at `text[0]`, for the shape nearly
+    /// every element has: the element and where it ends, or `None` to let serde read it.
+    /// Where it answers, its answer must be serde's.
+    fn read_quickly(_text: &str) -> Option<(Self::Element<'_>, usize)> {
+        None
+    }
 }
 
 /// What the splitter hands over.
@@ -208,9 +215,15 @@ impl<E: Elements> ArraySplitter<E> {
     /// the bytes so far would read as a complete (shorter) number.
     fn read_whole(&mut self, text: &str, i: usize, each: &mut impl FnMut(Piece<'_, E>)) -> Option<usize> {
         let rest = text.get(i..)?;
-        let mut reader = serde_json::Deserializer::from_str(rest).into_iter::<E::Element<'_>>();
-        let element = reader.next()?.ok()?;
-        let end = i + reader.byte_offset();
+        let (element, len) = match E::read_quickly(rest) {
+            Some(read) => read,
+            None => {
+                let mut reader = serde_json::Deserializer::from_str(rest).into_iter::<E::Element<'_>>();
+                let element = reader.next()?.ok()?;
+                (element, reader.byte_offset())
+            }
+        };
+        let end = i + len;
         each(Piece::Element {
             line: self.element_line,
             index: self.elements,

@@ -4,6 +4,7 @@
 mod csv_line;
 mod eve;
 mod feodo;
+mod flat_object;
 pub(crate) mod generic;
 mod intelmq_json;
 mod json_array;
@@ -20,7 +21,7 @@ mod zeek_ssl;
 use serde::Deserialize;
 use vedette_model::{Event, Rejected};
 
-use crate::{Batch, FeedEntry, LineSplitter};
+use crate::{Batch, FeedEntry, LineSplitter, Sealing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -93,6 +94,8 @@ pub(crate) struct Context {
     pub feed: FeedEntry,
     /// The `feed.*` fields every event of this input carries, made once and shared.
     pub event_feed: std::sync::Arc<vedette_model::Feed>,
+    /// Whether events are sealed as they are read ([`Decoder::sealing`]), and how.
+    pub sealing: Option<Sealing>,
 }
 
 impl Context {
@@ -104,7 +107,22 @@ impl Context {
             documentation: feed.documentation.as_deref().map(Into::into),
             ..vedette_model::Feed::default()
         });
-        Context { source: source.to_string(), feed: feed.clone(), event_feed }
+        Context { source: source.to_string(), feed: feed.clone(), event_feed, sealing: None }
+    }
+
+    /// Seals the events just read, if the decoder seals: a format that reads bytes calls
+    /// it for each event it makes (line formats are sealed line by line by the decoder).
+    pub fn seal(&self, events: &mut [Event]) {
+        if let Some(sealing) = self.sealing {
+            events.iter_mut().for_each(|event| sealing.seal(event));
+        }
+    }
+
+    /// Seals those of the events that are not sealed yet, if the decoder seals.
+    fn seal_unsealed(&self, events: &mut [Event]) {
+        if let Some(sealing) = self.sealing {
+            events.iter_mut().filter(|e| e.sealed_hash.is_none()).for_each(|event| sealing.seal(event));
+        }
     }
 
     /// A new event of this input's feed.
@@ -128,7 +146,9 @@ pub(crate) trait LineFormat {
     fn takes_bytes(&mut self, _head: &[u8]) -> bool {
         false
     }
-    /// The input's bytes, once [`LineFormat::takes_bytes`] said yes.
+    /// The input's bytes, once [`LineFormat::takes_bytes`] said yes. Each event is best
+    /// sealed with [`Context::seal`] as soon as it is made (the decoder seals any left
+    /// unsealed after the call, when they may no longer be in the cache).
     fn bytes(&mut self, _ctx: &Context, _bytes: &[u8], _out: &mut Batch) {}
     /// Records read and deliberately left aside (an EVE `stats` record): not refused,
     /// only counted.
@@ -237,10 +257,19 @@ impl Decoder {
         Decoder { ctx: Context::new(source, feed), lines: LineSplitter::new(), state, lines_seen: 0, bytes: None }
     }
 
+    /// Seals every event as it is read ([`Sealing`]; the pipeline passes the feed's), so
+    /// the events handed over carry their identity. Without it they are left unsealed,
+    /// as `vedette parse` prints them.
+    pub fn sealing(mut self, sealing: Sealing) -> Decoder {
+        self.ctx.sealing = Some(sealing);
+        self
+    }
+
     /// Decodes the complete lines in `chunk`; a partial last line waits for the next chunk.
     pub fn push(&mut self, chunk: &[u8], out: &mut Batch) {
         let Decoder { ctx, lines, state, lines_seen, bytes } = self;
         let handler = state.handler();
+        let before = out.events.len();
         if bytes.is_none() && chunk.iter().any(|b| !b.is_ascii_whitespace()) {
             let head = chunk.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(chunk);
             // Only at the very start: lines already split stay lines.
@@ -248,11 +277,13 @@ impl Decoder {
             *bytes = Some(fresh && handler.takes_bytes(head));
             if *bytes == Some(true) {
                 *lines_seen = 1; // not an empty input, whatever the bytes hold
-                return handler.bytes(ctx, head, out);
+                handler.bytes(ctx, head, out);
+                return ctx.seal_unsealed(&mut out.events[before..]);
             }
         }
         if *bytes == Some(true) {
-            return handler.bytes(ctx, chunk, out);
+            handler.bytes(ctx, chunk, out);
+            return ctx.seal_unsealed(&mut out.events[before..]);
         }
         lines.push(chunk, |number, line| {
             *lines_seen = number;
@@ -271,7 +302,9 @@ impl Decoder {
         if *lines_seen == 0 {
             out.rejected.push(ctx.reject(0, b"", "empty input: no lines"));
         }
+        let before = out.events.len();
         handler.finish(ctx, out);
+        ctx.seal_unsealed(&mut out.events[before..]);
     }
 
     /// Lines read so far.
@@ -288,7 +321,11 @@ impl Decoder {
 
 fn dispatch(handler: &mut dyn LineFormat, ctx: &Context, number: u64, line: &[u8], out: &mut Batch) {
     match std::str::from_utf8(line) {
-        Ok(text) => handler.line(ctx, number, text, out),
+        Ok(text) => {
+            let before = out.events.len();
+            handler.line(ctx, number, text, out);
+            ctx.seal(&mut out.events[before..]);
+        }
         Err(e) => out.rejected.push(ctx.reject(
             number,
             line,
@@ -304,4 +341,39 @@ pub fn decode_all(feed: &FeedEntry, source: &str, bytes: &[u8]) -> Batch {
     decoder.push(bytes, &mut out);
     decoder.finish(&mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Catalogue;
+
+    /// Sealed as read, in chunks cut anywhere: the identities sealing afterwards gives.
+    #[test]
+    fn events_sealed_as_read_have_the_identity_sealed_afterwards() {
+        let json =
+            br#"[{"ip_address": "192.0.2.1", "port": 443, "first_seen": "2024-01-01 07:44:46", "malware": "Dridex"},
+            {"ip_address": "192.0.2.2", "as_name": "A \"quoted\" name", "first_seen": "2024-01-01 08:00:00"}]"#;
+        let csv = b"# Feodo Tracker\n\"first_seen_utc\",\"dst_ip\",\"dst_port\",\"c2_status\",\"last_online\",\"malware\"\n\"2021-01-17 07:44:46\",\"51.178.161.32\",\"4643\",\"online\",\"2021-06-28\",\"Dridex\"\n";
+        let catalogue = Catalogue::builtin();
+        let mut windowed = catalogue.get("abusech-feodo").unwrap().clone();
+        windowed.dedupe_window = Some("1h".into());
+        for feed in [catalogue.get("abusech-feodo").unwrap().clone(), windowed] {
+            for input in [&json[..], &csv[..]] {
+                let mut expected = decode_all(&feed, "t", input).events;
+                assert_eq!(expected.len(), if input == csv { 1 } else { 2 });
+                expected.iter_mut().for_each(|e| Sealing::of_feed(&feed).seal(e));
+                for size in [1, 7, 64, input.len()] {
+                    let mut decoder = Decoder::new(&feed, "t").sealing(Sealing::of_feed(&feed));
+                    let mut out = Batch::default();
+                    input.chunks(size).for_each(|chunk| decoder.push(chunk, &mut out));
+                    decoder.finish(&mut out);
+                    assert!(out.events.iter().all(|e| e.sealed_hash.is_some()));
+                    assert_eq!(out.events, expected, "{:?} in chunks of {size}", feed.dedupe_window);
+                }
+            }
+        }
+        let plain = Sealing::of_feed(catalogue.get("abusech-feodo").unwrap());
+        assert_eq!(plain, Sealing::Plain);
+    }
 }

@@ -20,7 +20,11 @@ use serde_json::value::RawValue;
 /// written (so `1357002000.123456` keeps every digit). `None` for null, booleans, arrays,
 /// objects and the empty string: none of them is a value a telemetry field can hold.
 pub(crate) fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
-    let s = raw?.get();
+    scalar_text(raw?.get())
+}
+
+/// [`text`] of a JSON value as written.
+pub(crate) fn scalar_text(s: &str) -> Option<Cow<'_, str>> {
     match s.as_bytes().first()? {
         b'"' => {
             let inner = &s[1..s.len() - 1];
@@ -34,6 +38,24 @@ pub(crate) fn text(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
         }
         b'-' | b'0'..=b'9' => Some(Cow::Borrowed(s)),
         _ => None,
+    }
+}
+
+/// A JSON value as written (a string with its quotes), borrowed from the record: what
+/// serde gives as a [`RawValue`], or what a quicker reader cut out of the same text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scalar<'a>(pub &'a str);
+
+impl<'a> Scalar<'a> {
+    /// Its [`text`].
+    pub(crate) fn text(self) -> Option<Cow<'a, str>> {
+        scalar_text(self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&RawValue>::deserialize(d).map(|raw| Scalar(raw.get()))
     }
 }
 
