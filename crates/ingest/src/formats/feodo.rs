@@ -141,11 +141,9 @@ fn json_piece(ctx: &Context, piece: Piece<'_, JsonRecords>, out: &mut Batch) {
         Piece::Element { line, index, text, element } => {
             let result = match element {
                 Ok(record) => {
+                    let at = out.events.len();
                     out.events.push(new_event(ctx, text));
-                    let event = out.events.last_mut().expect("an event was just pushed");
-                    json_record(event, &record).inspect_err(|_| {
-                        out.events.pop();
-                    })
+                    json_record(&mut out.events[at], &record).inspect_err(|_| out.events.truncate(at))
                 }
                 Err(e) => Err(format!("expected a JSON object of a C2 record: {e}")),
             };
@@ -348,6 +346,21 @@ mod tests {
         );
         assert_eq!(out.events.len(), 1, "{:?}", out.rejected);
         assert_eq!(out.events[0].malware_name.as_deref(), Some("heodo"));
+    }
+
+    #[test]
+    fn a_bad_json_record_is_rejected_and_leaves_no_event() {
+        let out = decode(b"[{\"ip_address\": \"192.0.2.1\", \"port\": 443},\n {\"ip_address\": \"192.0.2.300\", \"port\": 443},\n {\"ip_address\": \"192.0.2.3\", \"port\": 99999}, {\"ip_address\": \"192.0.2.4\"}]");
+        let ips: Vec<String> = out.events.iter().map(|e| e.source.ip.unwrap().to_string()).collect();
+        assert_eq!(ips, ["192.0.2.1", "192.0.2.4"]);
+        let reasons: Vec<(u64, &str)> = out.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, "record 2: ip_address: \"192.0.2.300\" is not an IP address"),
+                (3, "record 3: port: \"99999\" is not a port")
+            ]
+        );
     }
 
     #[test]
