@@ -175,9 +175,10 @@ struct Prepared {
 /// Makes a batch's events into rows on the reader's thread, beside the store's writes:
 /// the events were sealed as they were read (their identity, the dedupe key, is the
 /// feed's), then the attribution fills geolocation.cc, asn, as_name and network where the
-/// feed left them empty, and the row's body is written. The rows reuse a batch the writer handed back, whose vector of events
-/// the decoder fills next: a batch is ten megabytes, and fresh memory for each was a tenth
-/// of the time of an ingest (the kernel zeroing its pages).
+/// feed left them empty, and the row's body is written. The rows reuse a batch the writer
+/// handed back, whose vector of events the decoder fills next: a batch is ten megabytes,
+/// and fresh memory for each was a tenth of the time of an ingest (the kernel zeroing its
+/// pages).
 fn prepare(batch: &mut Batch, spent: &SpentRows, attributor: &Attributor, observed: DateTime<Utc>) -> Prepared {
     for event in &mut batch.events {
         attributor.fill_event(event);

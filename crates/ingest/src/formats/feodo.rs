@@ -134,8 +134,8 @@ impl LineFormat for Feodo {
 
 /// One record of the JSON export, or what is wrong with the array. Each record keeps its
 /// original text as `raw`, and only the fields the feed defines are read, borrowed from
-/// that text. The event is made where it is kept, at the end of the batch (an event is a
-/// kilobyte: making it elsewhere and moving it in was a tenth of the time of a record).
+/// that text. The event is made where it is kept, at the end of the batch, and filled
+/// there: an event is a kilobyte, and each move of it is a copy.
 fn json_piece(ctx: &Context, piece: Piece<'_, JsonRecords>, out: &mut Batch) {
     match piece {
         Piece::Element { line, index, text, element } => {
