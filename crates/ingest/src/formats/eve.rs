@@ -11,7 +11,7 @@
 //!   layout);
 //! - `http` → an [`HttpRequest`]; `tls` → a [`TlsHello`] (the certificate `fingerprint`,
 //!   SHA-1 with colons, becomes 40 hex digits);
-//! - `alert` → an [`Event`], stored like any feed record: a trojan-activity or
+//! - `alert` → an [`Event`](vedette_model::Event), stored like any feed record: a trojan-activity or
 //!   command-and-control alert, or a signature naming a C2 (`CnC`, `C2`, `C&C`), is
 //!   `infected-system` with the client as `source`, as IntelMQ files a bot talking to its
 //!   controller; a scan alert (`ET SCAN …`, a network-scan classtype) `scanner`; any other
