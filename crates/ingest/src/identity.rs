@@ -25,8 +25,8 @@ use crate::FeedEntry;
 
 /// How a feed's events get their identity: [`Event::seal`], or [`seal_within`] the
 /// feed's dedupe window. A [`crate::Decoder`] told to seal ([`crate::Decoder::sealing`])
-/// seals each event as soon as it is read, while its bytes are still in the CPU's cache;
-/// sealing a batch of eight thousand events afterwards read each one back from memory.
+/// seals the events of each line (or each chunk of a format read as bytes) as it reads
+/// them, while they are still in the CPU's cache, not a batch of eight thousand after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sealing {
     /// The whole event, as parsed.

@@ -110,18 +110,11 @@ impl Context {
         Context { source: source.to_string(), feed: feed.clone(), event_feed, sealing: None }
     }
 
-    /// Seals the events just read, if the decoder seals: a format that reads bytes calls
-    /// it for each event it makes (line formats are sealed line by line by the decoder).
-    pub fn seal(&self, events: &mut [Event]) {
+    /// Seals the events just read, if the decoder seals ([`Decoder::sealing`]): after
+    /// each line, or each chunk of a format that reads bytes.
+    fn seal(&self, events: &mut [Event]) {
         if let Some(sealing) = self.sealing {
             events.iter_mut().for_each(|event| sealing.seal(event));
-        }
-    }
-
-    /// Seals those of the events that are not sealed yet, if the decoder seals.
-    fn seal_unsealed(&self, events: &mut [Event]) {
-        if let Some(sealing) = self.sealing {
-            events.iter_mut().filter(|e| e.sealed_hash.is_none()).for_each(|event| sealing.seal(event));
         }
     }
 
@@ -146,9 +139,7 @@ pub(crate) trait LineFormat {
     fn takes_bytes(&mut self, _head: &[u8]) -> bool {
         false
     }
-    /// The input's bytes, once [`LineFormat::takes_bytes`] said yes. Each event is best
-    /// sealed with [`Context::seal`] as soon as it is made (the decoder seals any left
-    /// unsealed after the call, when they may no longer be in the cache).
+    /// The input's bytes, once [`LineFormat::takes_bytes`] said yes.
     fn bytes(&mut self, _ctx: &Context, _bytes: &[u8], _out: &mut Batch) {}
     /// Records read and deliberately left aside (an EVE `stats` record): not refused,
     /// only counted.
@@ -278,12 +269,12 @@ impl Decoder {
             if *bytes == Some(true) {
                 *lines_seen = 1; // not an empty input, whatever the bytes hold
                 handler.bytes(ctx, head, out);
-                return ctx.seal_unsealed(&mut out.events[before..]);
+                return ctx.seal(&mut out.events[before..]);
             }
         }
         if *bytes == Some(true) {
             handler.bytes(ctx, chunk, out);
-            return ctx.seal_unsealed(&mut out.events[before..]);
+            return ctx.seal(&mut out.events[before..]);
         }
         lines.push(chunk, |number, line| {
             *lines_seen = number;
@@ -304,7 +295,7 @@ impl Decoder {
         }
         let before = out.events.len();
         handler.finish(ctx, out);
-        ctx.seal_unsealed(&mut out.events[before..]);
+        ctx.seal(&mut out.events[before..]);
     }
 
     /// Lines read so far.
